@@ -1,0 +1,96 @@
+"""Building a strategy's Config dataclass from `--set key=value` strings, with clear errors."""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import types
+import typing
+from typing import Any
+
+from benchmark.errors import UsageError
+
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off"}
+
+
+def parse_assignments(items: list[str]) -> dict[str, str]:
+    """["lr=3e-5", "ewc_lambda=1000"] -> {"lr": "3e-5", "ewc_lambda": "1000"}."""
+    out: dict[str, str] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise UsageError(f"--set expects key=value, got {item!r} (e.g. --set lr=3e-5)")
+        out[key.strip()] = value.strip()
+    return out
+
+
+def _convert(name: str, tp: Any, raw: Any) -> Any:
+    if not isinstance(raw, str):
+        return raw
+    origin = typing.get_origin(tp)
+    if origin in (typing.Union, types.UnionType):
+        args = [a for a in typing.get_args(tp) if a is not type(None)]
+        if raw.lower() in ("none", "null", ""):
+            return None
+        errors = []
+        for a in args:
+            try:
+                return _convert(name, a, raw)
+            except UsageError as exc:
+                errors.append(str(exc))
+        raise UsageError(errors[0])
+    if origin is typing.Literal:
+        choices = typing.get_args(tp)
+        if raw not in choices:
+            raise UsageError(f"{name} must be one of {', '.join(map(str, choices))}, not {raw!r}")
+        return raw
+    if tp is bool:
+        if raw.lower() in _TRUE:
+            return True
+        if raw.lower() in _FALSE:
+            return False
+        raise UsageError(f"{name} must be true or false, not {raw!r}")
+    if tp in (int, float):
+        try:
+            return tp(raw)
+        except ValueError:
+            raise UsageError(f"{name} must be {'an integer' if tp is int else 'a number'}, not {raw!r}") from None
+    if tp is str:
+        return raw
+    if origin in (list, tuple):
+        (inner, *_) = typing.get_args(tp) or (str,)
+        return origin(_convert(name, inner, v) for v in raw.split(",") if v)
+    raise UsageError(f"{name}: cannot set a field of type {tp} from the command line")
+
+
+def build_config(cls: type, overrides: dict[str, Any]) -> Any:
+    """An instance of the dataclass `cls` with `overrides` (strings are parsed by field type)."""
+    hints = typing.get_type_hints(cls)
+    fields = {f.name: f for f in dataclasses.fields(cls) if f.init}
+    values = {}
+    for key, raw in overrides.items():
+        if key not in fields:
+            close = difflib.get_close_matches(key, list(fields), n=1)
+            hint = f" Did you mean {close[0]!r}?" if close else ""
+            raise UsageError(
+                f"unknown setting {key!r} for {cls.__qualname__}.{hint} Known: {', '.join(sorted(fields))}"
+            )
+        values[key] = _convert(key, hints[key], raw)
+    try:
+        return cls(**values)
+    except TypeError as exc:
+        raise UsageError(f"bad settings for {cls.__qualname__}: {exc}") from exc
+
+
+def describe_config(cls: type) -> list[tuple[str, str, Any, str]]:
+    """(name, type, default, help) for each field, for `list` and `--help`."""
+    hints = typing.get_type_hints(cls)
+    out = []
+    for f in dataclasses.fields(cls):
+        default = f.default if f.default is not dataclasses.MISSING else (
+            f.default_factory() if f.default_factory is not dataclasses.MISSING else None
+        )
+        tp = getattr(hints[f.name], "__name__", str(hints[f.name]).replace("typing.", ""))
+        out.append((f.name, tp, default, f.metadata.get("help", "")))
+    return out

@@ -1,0 +1,267 @@
+"""Loading, tokenising and batching task data.
+
+Data always goes through `datasets.load_dataset`: from the Hub id by default, or from a folder of
+Hub-shaped mirrors (`--data-dir` / CMTBENCH_DATA_DIR) that holds `<dir>/glue`, `<dir>/ag_news`, ...
+Batches use dynamic padding (to the longest sequence in the batch) and, for training,
+length-grouped sampling: on a CPU, padding tokens are the biggest waste of time.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import zlib
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlparse
+
+import numpy as np
+import torch
+
+from benchmark.errors import UsageError
+from benchmark.tasks import TaskSpec
+
+DATA_DIR_ENV = "CMTBENCH_DATA_DIR"
+MIRROR_HINT = (
+    f"point --data-dir or {DATA_DIR_ENV} at a folder of Hub-shaped mirrors (e.g. ../shared/data)"
+)
+EVAL_SAMPLE_SEED = 0  # test subsets are the same for every run seed, so runs compare on equal ground
+
+
+def resolve_data_dir(data_dir: str | os.PathLike | None) -> Path | None:
+    """The data folder from the flag, else the environment variable, else None (use the Hub)."""
+    value = data_dir if data_dir not in (None, "") else os.environ.get(DATA_DIR_ENV) or None
+    if value is None:
+        return None
+    path = Path(value).expanduser().resolve()
+    if not path.is_dir():
+        raise UsageError(f"data folder {str(value)!r} does not exist; {MIRROR_HINT}")
+    return path
+
+
+def set_offline(offline: bool = True) -> None:
+    """Switch the Hugging Face libraries to offline mode (no network retries).
+
+    The variables are read at import, so the already imported modules' flags are set too.
+    """
+    if not offline:
+        return
+    os.environ["HF_DATASETS_OFFLINE"] = "1"
+    os.environ["HF_HUB_OFFLINE"] = "1"
+    import datasets.config
+    import huggingface_hub.constants
+
+    datasets.config.HF_HUB_OFFLINE = True
+    huggingface_hub.constants.HF_HUB_OFFLINE = True
+
+
+def hub_reachable(timeout: float = 2.0) -> bool:
+    """One quick TCP connect to the Hub endpoint: without it `load_dataset` retries for ~20 s."""
+    if os.environ.get("HF_HUB_OFFLINE") == "1" or os.environ.get("HF_DATASETS_OFFLINE") == "1":
+        return False
+    url = urlparse(os.environ.get("HF_ENDPOINT", "https://huggingface.co"))
+    try:
+        socket.create_connection((url.hostname, url.port or 443), timeout=timeout).close()
+        return True
+    except OSError:
+        return False
+
+
+def load_splits(spec: TaskSpec, data_dir: Path | None) -> dict:
+    """The task's train and test splits as `datasets.Dataset`s."""
+    import datasets
+
+    datasets.disable_progress_bars()
+    if spec.data_files is not None:
+        source, kwargs = spec.dataset, {"data_files": dict(spec.data_files)}
+    elif data_dir is not None and spec.mirror:
+        mirror = data_dir / spec.mirror
+        if not mirror.is_dir():
+            raise UsageError(
+                f"data folder {str(data_dir)!r} has no {spec.mirror!r} mirror for task {spec.name!r}; "
+                f"{MIRROR_HINT}"
+            )
+        source, kwargs = str(mirror), {}
+    else:
+        source, kwargs = spec.dataset, {}
+    try:
+        dsd = datasets.load_dataset(source, spec.config, **kwargs)
+    except (ConnectionError, OSError) as exc:
+        if data_dir is None and spec.data_files is None:
+            raise UsageError(
+                f"cannot load {spec.dataset!r} ({spec.config}) for task {spec.name!r}: the Hub is "
+                f"unreachable and it is not cached; {MIRROR_HINT}"
+            ) from exc
+        raise UsageError(f"cannot load task {spec.name!r} from {source!r}: {exc}") from exc
+    missing = [s for s in (spec.train_split, spec.test_split) if s not in dsd]
+    if missing:
+        raise UsageError(
+            f"task {spec.name!r}: dataset {source!r} has no split {missing[0]!r} "
+            f"(it has {', '.join(dsd)}); fix the TaskSpec's split names"
+        )
+    return {"train": dsd[spec.train_split], "test": dsd[spec.test_split]}
+
+
+@dataclass
+class Examples:
+    """Tokenised examples of one split: ragged token lists plus labels (float32, also for classes)."""
+
+    input_ids: list[list[int]]
+    token_type_ids: list[list[int]] | None
+    labels: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.input_ids)
+
+    @property
+    def lengths(self) -> np.ndarray:
+        return np.fromiter((len(x) for x in self.input_ids), dtype=np.int64, count=len(self))
+
+    def subset(self, idx: Sequence[int]) -> Examples:
+        tt = None if self.token_type_ids is None else [self.token_type_ids[i] for i in idx]
+        return Examples([self.input_ids[i] for i in idx], tt, self.labels[np.asarray(idx, dtype=np.int64)])
+
+
+@dataclass
+class TaskData:
+    """A task of the stream, ready to train on: its spec, its position and tokenised splits."""
+
+    spec: TaskSpec
+    index: int  # position in the stream; the task id the model routes on
+    train: Examples
+    test: Examples
+    available_train: int  # train examples before the cap
+
+    @property
+    def name(self) -> str:
+        return self.spec.name
+
+
+def _texts(ds, fields: tuple[str, ...]) -> list[str]:
+    cols = [list(ds[f]) for f in fields]  # list(): datasets 5 returns lazy Column objects
+    return [" ".join(str(v) for v in vals if v) for vals in zip(*cols)]
+
+
+def _sample(n: int, cap: int | None, seed: int, name: str) -> np.ndarray:
+    if cap is None or cap >= n:
+        return np.arange(n)
+    rng = np.random.default_rng([seed, zlib.crc32(name.encode())])
+    return np.sort(rng.choice(n, size=cap, replace=False))
+
+
+def tokenize_split(ds, spec: TaskSpec, tokenizer, max_length: int) -> Examples:
+    """Tokenise a split (truncating long inputs); padding happens per batch in `collate`."""
+    a = _texts(ds, spec.text_fields)
+    b = _texts(ds, spec.pair_fields) if spec.pair_fields else None
+    enc = tokenizer(a, b, truncation=True, max_length=max_length)
+    tt = enc.get("token_type_ids")
+    labels = np.asarray(list(ds[spec.label_field]), dtype=np.float32)
+    return Examples(list(enc["input_ids"]), list(tt) if tt is not None else None, labels)
+
+
+def _labelled(ds, spec: TaskSpec) -> np.ndarray:
+    """Indices of usable rows, after checking the columns and the label range."""
+    for f in (*spec.text_fields, *spec.pair_fields, spec.label_field):
+        if f not in ds.column_names:
+            raise UsageError(
+                f"task {spec.name!r}: column {f!r} not found (columns: {', '.join(ds.column_names)})"
+            )
+    labels = np.asarray(list(ds[spec.label_field]), dtype=np.float64)
+    if spec.regression:
+        return np.flatnonzero(np.isfinite(labels))
+    keep = np.flatnonzero(labels >= 0)  # GLUE marks hidden labels with -1
+    if len(keep) and labels[keep].max() >= spec.num_labels:
+        raise UsageError(
+            f"task {spec.name!r}: label {int(labels[keep].max())} is outside 0..{spec.num_labels - 1}; "
+            "fix the label names or the label column"
+        )
+    return keep
+
+
+def prepare_task(
+    spec: TaskSpec,
+    index: int,
+    tokenizer,
+    data_dir: Path | None,
+    max_train: int | None,
+    max_eval: int | None,
+    seed: int,
+    max_length: int,
+) -> TaskData:
+    """Load, cap (seeded for train, fixed for test) and tokenise one task."""
+    splits = load_splits(spec, data_dir)
+    out = {}
+    for split, cap, s in (("train", max_train, seed), ("test", max_eval, EVAL_SAMPLE_SEED)):
+        ds = splits[split]
+        usable = _labelled(ds, spec)
+        chosen = usable[_sample(len(usable), cap, s, spec.name)]
+        if len(chosen) == 0:
+            raise UsageError(
+                f"task {spec.name!r} has no labelled examples in its {split} split "
+                f"({getattr(spec, f'{split}_split')!r}); use a split with labels"
+            )
+        out[split] = tokenize_split(ds.select(chosen), spec, tokenizer, max_length)
+        if split == "train":
+            available = len(usable)
+    return TaskData(spec, index, out["train"], out["test"], available)
+
+
+@dataclass
+class Batch:
+    """A padded batch. `task_ids` routes each example to its task's head (batches may mix tasks)."""
+
+    input_ids: torch.Tensor
+    attention_mask: torch.Tensor
+    token_type_ids: torch.Tensor | None
+    labels: torch.Tensor
+    task_ids: torch.Tensor
+
+    def __len__(self) -> int:
+        return self.input_ids.shape[0]
+
+    def to(self, device: torch.device | str) -> Batch:
+        def move(t):
+            return None if t is None else t.to(device, non_blocking=True)
+
+        return Batch(*(move(getattr(self, f)) for f in self.__dataclass_fields__))
+
+    @property
+    def num_tokens(self) -> int:
+        return int(self.attention_mask.sum())
+
+
+def collate(parts: Sequence[tuple[TaskData | int, Examples, Sequence[int]]], pad_id: int) -> Batch:
+    """Pad the chosen examples of one or more tasks into one Batch.
+
+    parts: (task or task index, examples, indices) triples; replay mixes memory in this way.
+    """
+    ids, tts, labels, tids = [], [], [], []
+    for task, ex, idx in parts:
+        tid = task if isinstance(task, int) else task.index
+        for i in idx:
+            ids.append(torch.tensor(ex.input_ids[i], dtype=torch.long))
+            tts.append(torch.tensor(ex.token_type_ids[i], dtype=torch.long) if ex.token_type_ids else None)
+            labels.append(float(ex.labels[i]))
+            tids.append(tid)
+    input_ids = torch.nn.utils.rnn.pad_sequence(ids, batch_first=True, padding_value=pad_id)
+    mask = torch.nn.utils.rnn.pad_sequence([torch.ones_like(x) for x in ids], batch_first=True)
+    tt = None
+    if all(t is not None for t in tts):
+        tt = torch.nn.utils.rnn.pad_sequence(tts, batch_first=True)
+    return Batch(input_ids, mask, tt, torch.tensor(labels), torch.tensor(tids, dtype=torch.long))
+
+
+def length_grouped_order(lengths: np.ndarray, batch_size: int, generator: torch.Generator) -> list[list[int]]:
+    """Training batches of similar length: the sampler of `transformers` Trainer
+    (random mega-batches of 50 batches, sorted by length inside), cut into batches."""
+    from transformers.trainer_pt_utils import LengthGroupedSampler
+
+    order = list(LengthGroupedSampler(batch_size, lengths=lengths.tolist(), generator=generator))
+    return [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
+
+
+def eval_order(lengths: np.ndarray, batch_size: int) -> list[list[int]]:
+    """Evaluation batches sorted by length (no randomness needed: order does not change the scores)."""
+    order = np.argsort(-lengths, kind="stable").tolist()
+    return [order[i : i + batch_size] for i in range(0, len(order), batch_size)]

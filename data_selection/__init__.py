@@ -1,0 +1,1 @@
+"""Coreset selectors: which examples of a finished task a replay memory keeps."""

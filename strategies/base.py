@@ -1,0 +1,188 @@
+"""The strategy protocol, a base class with the usual hooks, and the strategy registry.
+
+A strategy owns how the model learns: what is trainable, each step's loss, what data it replays,
+what it keeps between tasks. The runner owns data, evaluation, timing, accounting and results.
+
+Learned state that must survive between tasks (and a `--resume`) lives in attributes whose names
+end in `_` (scikit-learn's convention): `state_dict()` saves exactly those, and `state_size()`
+counts the floats and examples in them.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol, runtime_checkable
+
+import torch
+
+from benchmark.data import Batch, TaskData
+from benchmark.errors import UsageError
+from benchmark.registry import Registry
+
+if TYPE_CHECKING:
+    from benchmark.model import MultiTaskModel
+    from benchmark.runner import RunContext
+
+
+@dataclass
+class StrategyConfig:
+    """Optimiser settings every strategy has; a strategy's Config subclasses this."""
+
+    lr: float = field(default=1e-4, metadata={"help": "AdamW learning rate (1e-4 suits MiniLM on ~1k examples)"})
+    weight_decay: float = field(default=0.01, metadata={"help": "AdamW weight decay"})
+    warmup_ratio: float = field(default=0.06, metadata={"help": "share of each task's steps with linear warm-up"})
+    max_grad_norm: float = field(default=1.0, metadata={"help": "gradient clipping norm (0 = off)"})
+
+    def __post_init__(self) -> None:
+        if not self.lr > 0:
+            raise UsageError(f"lr must be > 0, not {self.lr}")
+        if self.weight_decay < 0:
+            raise UsageError(f"weight_decay must be >= 0, not {self.weight_decay}")
+        if not 0 <= self.warmup_ratio < 1:
+            raise UsageError(f"warmup_ratio must be in [0, 1), not {self.warmup_ratio}")
+        if self.max_grad_norm < 0:
+            raise UsageError(f"max_grad_norm must be >= 0, not {self.max_grad_norm}")
+
+
+@dataclass
+class Phase:
+    """One training phase: usually a single task; several when a strategy trains them together."""
+
+    index: int
+    tasks: list[TaskData]
+
+    @property
+    def task(self) -> TaskData:
+        if len(self.tasks) != 1:
+            raise RuntimeError(f"phase {self.index} trains {len(self.tasks)} tasks, not one")
+        return self.tasks[0]
+
+    @property
+    def names(self) -> list[str]:
+        return [t.name for t in self.tasks]
+
+
+@dataclass
+class StateSize:
+    """What a strategy keeps between tasks, besides the model itself."""
+
+    floats: int = 0
+    examples: int = 0
+    tokens: int = 0
+
+
+@runtime_checkable
+class Strategy(Protocol):
+    name: ClassVar[str]
+    Config: ClassVar[type]
+    scenarios: ClassVar[tuple[str, ...]]
+
+    def plan(self, num_tasks: int) -> list[list[int]]: ...
+    def setup(self, model: MultiTaskModel, ctx: RunContext) -> None: ...
+    def before_task(self, phase: Phase) -> None: ...
+    def batches(self, phase: Phase) -> Iterable[Batch]: ...
+    def train_step(self, batch: Batch) -> float: ...
+    def after_task(self, phase: Phase) -> None: ...
+    def state_size(self) -> StateSize: ...
+    def state_dict(self) -> dict[str, Any]: ...
+    def load_state_dict(self, state: dict[str, Any]) -> None: ...
+
+
+class BaseStrategy:
+    """Sequential training with AdamW and a linear schedule per task; override what differs."""
+
+    name: ClassVar[str] = ""
+    Config: ClassVar[type] = StrategyConfig
+    scenarios: ClassVar[tuple[str, ...]] = ("task-incremental", "class-incremental", "domain-incremental")
+
+    def __init__(self, config: StrategyConfig | None = None) -> None:
+        self.config = config if config is not None else self.Config()
+
+    # -- the phases of a run ---------------------------------------------------------------
+    def plan(self, num_tasks: int) -> list[list[int]]:
+        """Which stream positions each phase trains: one task after another by default."""
+        return [[i] for i in range(num_tasks)]
+
+    def setup(self, model: MultiTaskModel, ctx: RunContext) -> None:
+        self.model = model
+        self.ctx = ctx
+
+    def before_task(self, phase: Phase) -> None:
+        self.configure_optimizer(phase)
+
+    def batches(self, phase: Phase) -> Iterable[Batch]:
+        return self.ctx.task_batches(phase)
+
+    def train_step(self, batch: Batch) -> float:
+        self.model.train()
+        with self.ctx.autocast():
+            loss = self.loss(batch)
+        loss.backward()
+        self.optimizer_step()
+        return loss.item()
+
+    def after_task(self, phase: Phase) -> None:
+        pass
+
+    # -- pieces for subclasses -------------------------------------------------------------
+    def loss(self, batch: Batch) -> torch.Tensor:
+        return self.model.loss(batch)
+
+    def trainable_parameters(self) -> list[torch.nn.Parameter]:
+        return [p for p in self.model.parameters() if p.requires_grad]
+
+    def configure_optimizer(self, phase: Phase) -> None:
+        from transformers import get_linear_schedule_with_warmup
+
+        params = self.trainable_parameters()
+        decay = [p for p in params if p.ndim >= 2]  # no weight decay on biases and norms, as in BERT
+        no_decay = [p for p in params if p.ndim < 2]
+        self.optimizer = torch.optim.AdamW(
+            [{"params": decay, "weight_decay": self.config.weight_decay},
+             {"params": no_decay, "weight_decay": 0.0}],
+            lr=self.config.lr,
+        )
+        steps = max(1, self.ctx.num_steps(phase))
+        self.scheduler = get_linear_schedule_with_warmup(
+            self.optimizer, math.ceil(self.config.warmup_ratio * steps), steps
+        )
+
+    def optimizer_step(self) -> None:
+        if self.config.max_grad_norm > 0:
+            torch.nn.utils.clip_grad_norm_(
+                [p for g in self.optimizer.param_groups for p in g["params"]], self.config.max_grad_norm
+            )
+        self.optimizer.step()
+        self.scheduler.step()
+        self.optimizer.zero_grad(set_to_none=True)
+
+    # -- state kept between tasks ----------------------------------------------------------
+    def state_dict(self) -> dict[str, Any]:
+        return {k: v for k, v in vars(self).items() if k.endswith("_") and not k.startswith("_")}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        for k, v in state.items():
+            setattr(self, k, v)
+
+    def state_size(self) -> StateSize:
+        return StateSize(floats=count_floats(self.state_dict()))
+
+
+def count_floats(obj: Any) -> int:
+    """Elements of the floating-point tensors inside nested dicts/lists/tuples."""
+    if isinstance(obj, torch.Tensor):
+        return obj.numel() if obj.is_floating_point() else 0
+    if isinstance(obj, dict):
+        return sum(count_floats(v) for v in obj.values())
+    if isinstance(obj, (list, tuple)):
+        return sum(count_floats(v) for v in obj)
+    return 0
+
+
+STRATEGIES: Registry[type[BaseStrategy]] = Registry(
+    "strategy", base=BaseStrategy, entry_point_group="cmtbench.strategies", builtins="strategies"
+)
+register = STRATEGIES.register
+
