@@ -32,7 +32,25 @@ def _int_list(text: str) -> list[str]:
     return [t.strip() for t in text.split(",") if t.strip()]
 
 
+def add_import_argument(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--import", action="append", default=[], dest="imports", metavar="MODULE",
+                   help="import a module of yours first (it registers strategies or tasks); repeatable")
+
+
+def import_modules(names: list[str]) -> None:
+    import importlib
+
+    if names and "" not in sys.path:
+        sys.path.insert(0, "")  # modules in the current folder, as `python -m` users expect
+    for name in names:
+        try:
+            importlib.import_module(name)
+        except ImportError as exc:
+            raise UsageError(f"--import {name}: {exc}") from None
+
+
 def add_run_arguments(p: argparse.ArgumentParser) -> None:
+    add_import_argument(p)
     g = p.add_argument_group("what to run")
     g.add_argument("--strategy", default="finetune", help="strategy name (see `list`); default finetune")
     g.add_argument("--stream", default="glue-small", help="named stream of tasks; default glue-small")
@@ -151,6 +169,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_run_arguments(p)
     p.set_defaults(func=cmd_run)
     p = sub.add_parser("list", help="list strategies, streams and tasks")
+    add_import_argument(p)
     p.add_argument("--strategy", default=None, help="show one strategy's settings")
     p.set_defaults(func=cmd_list)
     p = sub.add_parser("show", help="print the R matrix and metrics of run JSONs")
@@ -162,6 +181,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
+        import_modules(getattr(args, "imports", []))
         return args.func(args)
     except UsageError as exc:
         sys.stderr.write(f"error: {exc}\n")
