@@ -1,4 +1,4 @@
-"""Command line: `python -m benchmark {run,list,show} ...` (see `python -m benchmark --help`)."""
+"""Command line: `python -m benchmark {run,sweep,list,show,leaderboard,plot} ...` (see `python -m benchmark --help`)."""
 
 from __future__ import annotations
 
@@ -17,6 +17,9 @@ Start with:
   python -m benchmark list                                   strategies, streams, tasks
   python -m benchmark run --strategy finetune                glue-small with MiniLM on a CPU
   python -m benchmark show runs/<run>.json                   the R matrix and metrics of a run
+  python -m benchmark sweep --strategies finetune,joint --seeds 0,1,2   a grid of runs
+  python -m benchmark leaderboard runs                       leaderboard.csv and a table
+  python -m benchmark plot runs                              figures in runs/figures/
 
 Offline: set CMTBENCH_DATA_DIR (or --data-dir) to a folder of Hub-shaped dataset mirrors.
 """
@@ -53,17 +56,32 @@ def add_run_arguments(p: argparse.ArgumentParser) -> None:
     add_import_argument(p)
     g = p.add_argument_group("what to run")
     g.add_argument("--strategy", default="finetune", help="strategy name (see `list`); default finetune")
-    g.add_argument("--stream", default="glue-small", help="named stream of tasks; default glue-small")
+    g.add_argument("--stream", default="glue-small", help="named stream, or a stream file (.toml/.yaml, see docs/data.md); default glue-small")
     g.add_argument("--tasks", type=_int_list, default=None, metavar="A,B,C",
                    help="explicit tasks in order (overrides the stream's list), e.g. sst2,rte,mrpc")
     g.add_argument("--order", default="default",
                    help="task order: default, random (seeded by --seed) or a named order of the stream")
+    g.add_argument("--order-seed", type=int, default=None, metavar="N",
+                   help="seed of --order random when it should differ from --seed (sweeps use 0, 1, ...)")
+    g.add_argument("--scenario", default=None,
+                   choices=["task-incremental", "class-incremental", "domain-incremental"],
+                   help="default: the stream's (task-incremental for GLUE, class-incremental for text5)")
     g.add_argument("--model", default="minilm",
                    help="Hugging Face encoder: Hub id or local folder; 'minilm' = the packaged all-MiniLM-L6-v2")
     g.add_argument("--pooling", default="mean", choices=["mean", "cls"], help="sentence pooling; default mean")
     g.add_argument("--seed", type=int, default=0, help="seed for sampling, initialisation and random orders")
     g.add_argument("--set", nargs="+", default=[], metavar="KEY=VALUE", dest="settings",
                    help="strategy settings, e.g. --set lr=3e-5 (see `list --strategy NAME`)")
+    g = p.add_argument_group("multi-task phases (docs/multitask.md)")
+    g.add_argument("--mtl-tasks", type=int, default=None, metavar="K",
+                   help="mtl-then-add: train the first K tasks of the stream together in one phase, "
+                        "then add the others one per phase (any strategy with the sequential plan)")
+    g.add_argument("--sampler", default="proportional",
+                   help="how a phase that trains several tasks (joint, --mtl-tasks) picks the task of "
+                        "each batch: proportional (default: every example once per epoch), uniform, "
+                        "temperature, sqrt, annealed, uncertainty (see `list`)")
+    g.add_argument("--sampler-set", nargs="+", default=[], metavar="KEY=VALUE", dest="sampler_settings",
+                   help="sampler settings, e.g. --sampler temperature --sampler-set temperature=5")
     g = p.add_argument_group("data and training")
     g.add_argument("--max-train", type=int, default=None, metavar="N",
                    help="train examples per task (seeded sample); default: the stream's cap; 0 = all")
@@ -98,7 +116,8 @@ def config_from_args(args: argparse.Namespace):
         settings["lr"] = str(args.lr)
     return RunConfig(
         strategy=args.strategy, strategy_config=settings, stream=args.stream, tasks=args.tasks,
-        order=args.order, model=args.model, pooling=args.pooling, max_length=args.max_length,
+        order=args.order, order_seed=args.order_seed, scenario=args.scenario, model=args.model, pooling=args.pooling, max_length=args.max_length,
+        sampler=args.sampler, sampler_config=parse_assignments(args.sampler_settings), mtl_tasks=args.mtl_tasks,
         seed=args.seed, max_train=args.max_train, max_eval=args.max_eval, epochs=args.epochs,
         batch_size=args.batch_size, eval_batch_size=args.eval_batch_size, precision=args.precision,
         fwt=args.fwt, device=args.device, output_dir=args.output_dir, data_dir=args.data_dir,
@@ -119,6 +138,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 def cmd_list(args: argparse.Namespace) -> int:
     from benchmark.config import describe_config
+    from benchmark.samplers import SAMPLERS
     from benchmark.tasks import STREAMS, TASKS
     from strategies.base import STRATEGIES
 
@@ -139,6 +159,12 @@ def cmd_list(args: argparse.Namespace) -> int:
         print(f"  {name:<18} {s.scenario}: {' -> '.join(s.tasks)}{caps}{orders}")
         if s.description:
             print(f"  {'':<18} {s.description}")
+    print("samplers (--sampler NAME --sampler-set KEY=VALUE; phases that train several tasks):")
+    for name, sampler in SAMPLERS.items():
+        settings = ", ".join(f"{n}={d}" for n, _, d, _ in describe_config(sampler.Config))
+        print(f"  {name:<18} {sampler.formula}{f' [{settings}]' if settings else ''}")
+    print("scenarios beyond the stream's: --mtl-tasks K (mtl-then-add) trains the first K tasks "
+          "together, then adds one task per phase")
     print("tasks:")
     for name, t in TASKS.items():
         cfg = f" ({t.config})" if t.config else ""
@@ -175,7 +201,52 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("show", help="print the R matrix and metrics of run JSONs")
     p.add_argument("runs", nargs="+", help="run JSON files")
     p.set_defaults(func=cmd_show)
+
+    from benchmark.sweep import __doc__ as sweep_doc
+    from benchmark.sweep import add_sweep_arguments
+
+    p = sub.add_parser("sweep", help="run a grid: strategies x seeds x task orders",
+                       description=sweep_doc, formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_run_arguments(p)
+    add_sweep_arguments(p)
+    p.set_defaults(func=cmd_sweep)
+    p = sub.add_parser("leaderboard", help="aggregate run JSONs into leaderboard.csv and a table",
+                       description="Group complete runs by stream, scenario, task set, model, protocol "
+                                   "and strategy config; mean and std over seeds and orders.")
+    p.add_argument("results", help="folder of run JSONs (searched recursively)")
+    p.add_argument("--output", default=None, metavar="CSV", help="where the CSV goes; default RESULTS/leaderboard.csv")
+    p.add_argument("--format", default="table", choices=["table", "markdown"],
+                   help="how the table is printed: plain text, or markdown for docs")
+    p.set_defaults(func=cmd_leaderboard)
+    p = sub.add_parser("plot", help="comparison figures (PNG) from run JSONs",
+                       description="R heatmaps, each task's score along the stream, forgetting, and "
+                                   "final average vs parameters added, per stream and model.")
+    p.add_argument("results", help="folder of run JSONs (searched recursively)")
+    p.add_argument("--out", default=None, metavar="DIR", help="where the PNGs go; default RESULTS/figures")
+    p.add_argument("--per-run", action="store_true", help="also draw the R heatmap of every run")
+    p.add_argument("--interval", default="ci95", choices=["ci95", "se"],
+                   help="error bars and bands: Student-t 95%% confidence interval of the mean "
+                        "(default) or ±1 standard error")
+    p.set_defaults(func=cmd_plot)
     return parser
+
+
+def cmd_sweep(args: argparse.Namespace) -> int:
+    from benchmark.sweep import cmd_sweep as sweep
+
+    return sweep(args)
+
+
+def cmd_leaderboard(args: argparse.Namespace) -> int:
+    from benchmark.leaderboard import cmd_leaderboard as leaderboard
+
+    return leaderboard(args)
+
+
+def cmd_plot(args: argparse.Namespace) -> int:
+    from benchmark.plots import cmd_plot as plot
+
+    return plot(args)
 
 
 def main(argv: list[str] | None = None) -> int:

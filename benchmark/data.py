@@ -74,26 +74,36 @@ def load_splits(spec: TaskSpec, data_dir: Path | None) -> dict:
 
     datasets.disable_progress_bars()
     if spec.data_files is not None:
-        source, kwargs = spec.dataset, {"data_files": dict(spec.data_files)}
-    elif data_dir is not None and spec.mirror:
-        mirror = data_dir / spec.mirror
-        if not mirror.is_dir():
-            raise UsageError(
-                f"data folder {str(data_dir)!r} has no {spec.mirror!r} mirror for task {spec.name!r}; "
-                f"{MIRROR_HINT}"
-            )
-        source, kwargs = str(mirror), {}
+        # one split at a time: files whose columns differ get the column error of their split
+        # instead of a schema-cast failure across splits
+        dsd = {}
+        for split, file in spec.data_files.items():
+            try:
+                dsd[split] = datasets.load_dataset(spec.dataset, data_files={split: file})[split]
+            except Exception as exc:  # the builders raise many types (CastError, ArrowInvalid, ...)
+                first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+                raise UsageError(f"task {spec.name!r}: cannot read {file!r} as {spec.dataset}: {first}") from exc
+        source = spec.dataset
     else:
-        source, kwargs = spec.dataset, {}
-    try:
-        dsd = datasets.load_dataset(source, spec.config, **kwargs)
-    except (ConnectionError, OSError) as exc:
-        if data_dir is None and spec.data_files is None:
-            raise UsageError(
-                f"cannot load {spec.dataset!r} ({spec.config}) for task {spec.name!r}: the Hub is "
-                f"unreachable and it is not cached; {MIRROR_HINT}"
-            ) from exc
-        raise UsageError(f"cannot load task {spec.name!r} from {source!r}: {exc}") from exc
+        if data_dir is not None and spec.mirror:
+            mirror = data_dir / spec.mirror
+            if not mirror.is_dir():
+                raise UsageError(
+                    f"data folder {str(data_dir)!r} has no {spec.mirror!r} mirror for task {spec.name!r}; "
+                    f"{MIRROR_HINT}"
+                )
+            source = str(mirror)
+        else:
+            source = spec.dataset
+        try:
+            dsd = datasets.load_dataset(source, spec.config)
+        except (ConnectionError, OSError) as exc:
+            if data_dir is None:
+                raise UsageError(
+                    f"cannot load {spec.dataset!r} ({spec.config}) for task {spec.name!r}: the Hub is "
+                    f"unreachable and it is not cached; {MIRROR_HINT}"
+                ) from exc
+            raise UsageError(f"cannot load task {spec.name!r} from {source!r}: {exc}") from exc
     missing = [s for s in (spec.train_split, spec.test_split) if s not in dsd]
     if missing:
         raise UsageError(
@@ -150,33 +160,55 @@ def _sample(n: int, cap: int | None, seed: int, name: str) -> np.ndarray:
     return np.sort(rng.choice(n, size=cap, replace=False))
 
 
-def tokenize_split(ds, spec: TaskSpec, tokenizer, max_length: int) -> Examples:
+def tokenize_split(ds, spec: TaskSpec, tokenizer, max_length: int, labels: np.ndarray) -> Examples:
     """Tokenise a split (truncating long inputs); padding happens per batch in `collate`."""
     a = _texts(ds, spec.text_fields)
     b = _texts(ds, spec.pair_fields) if spec.pair_fields else None
     enc = tokenizer(a, b, truncation=True, max_length=max_length)
     tt = enc.get("token_type_ids")
-    labels = np.asarray(list(ds[spec.label_field]), dtype=np.float32)
-    return Examples(list(enc["input_ids"]), list(tt) if tt is not None else None, labels)
+    return Examples(list(enc["input_ids"]), list(tt) if tt is not None else None,
+                    np.asarray(labels, dtype=np.float32))
 
 
-def _labelled(ds, spec: TaskSpec) -> np.ndarray:
-    """Indices of usable rows, after checking the columns and the label range."""
+def _labels(ds, spec: TaskSpec, split: str) -> np.ndarray:
+    """The label column as numbers: class ids (NaN = drop the row) or regression targets.
+
+    String labels (CSV/JSON files) are looked up in the label names; -1 (GLUE's hidden label)
+    and classes that `label_map` sends to None are dropped.
+    """
     for f in (*spec.text_fields, *spec.pair_fields, spec.label_field):
         if f not in ds.column_names:
             raise UsageError(
-                f"task {spec.name!r}: column {f!r} not found (columns: {', '.join(ds.column_names)})"
+                f"task {spec.name!r}: column {f!r} not found in its {split} split "
+                f"(columns: {', '.join(ds.column_names)})"
             )
-    labels = np.asarray(list(ds[spec.label_field]), dtype=np.float64)
+    raw = list(ds[spec.label_field])
+    if not spec.regression and any(isinstance(v, str) for v in raw):
+        index = {n: i for i, n in enumerate(spec.label_names)}
+        unknown = sorted({v for v in raw if v not in index}, key=str)
+        if unknown:
+            raise UsageError(
+                f"task {spec.name!r}: label {unknown[0]!r} in its {split} split is not one of the "
+                f"label names ({', '.join(spec.label_names)}); add it or fix the data"
+            )
+        raw = [index[v] for v in raw]
+    labels = np.asarray([np.nan if v is None else v for v in raw], dtype=np.float64)
     if spec.regression:
-        return np.flatnonzero(np.isfinite(labels))
-    keep = np.flatnonzero(labels >= 0)  # GLUE marks hidden labels with -1
-    if len(keep) and labels[keep].max() >= spec.num_labels:
+        return labels
+    labels[labels < 0] = np.nan  # GLUE marks hidden labels with -1
+    if spec.label_map:
+        known = np.isfinite(labels)
+        if known.any() and labels[known].max() >= len(spec.label_map):
+            raise UsageError(f"task {spec.name!r}: label {int(labels[known].max())} has no entry in label_map")
+        mapped = [spec.label_map[int(v)] if np.isfinite(v) else None for v in labels]
+        labels = np.asarray([np.nan if v is None else v for v in mapped], dtype=np.float64)
+    known = np.isfinite(labels)
+    if known.any() and labels[known].max() >= spec.num_labels:
         raise UsageError(
-            f"task {spec.name!r}: label {int(labels[keep].max())} is outside 0..{spec.num_labels - 1}; "
+            f"task {spec.name!r}: label {int(labels[known].max())} is outside 0..{spec.num_labels - 1}; "
             "fix the label names or the label column"
         )
-    return keep
+    return labels
 
 
 def prepare_task(
@@ -188,22 +220,36 @@ def prepare_task(
     max_eval: int | None,
     seed: int,
     max_length: int,
+    warn=None,
 ) -> TaskData:
-    """Load, cap (seeded for train, fixed for test) and tokenise one task."""
+    """Load, cap (seeded for train, fixed for test) and tokenise one task.
+
+    `warn(message)`, when given, hears of test examples whose text also occurs in the train sample.
+    """
     splits = load_splits(spec, data_dir)
-    out = {}
+    out, texts = {}, {}
     for split, cap, s in (("train", max_train, seed), ("test", max_eval, EVAL_SAMPLE_SEED)):
         ds = splits[split]
-        usable = _labelled(ds, spec)
+        labels = _labels(ds, spec, split)
+        usable = np.flatnonzero(np.isfinite(labels))
         chosen = usable[_sample(len(usable), cap, s, spec.name)]
         if len(chosen) == 0:
             raise UsageError(
                 f"task {spec.name!r} has no labelled examples in its {split} split "
                 f"({getattr(spec, f'{split}_split')!r}); use a split with labels"
             )
-        out[split] = tokenize_split(ds.select(chosen), spec, tokenizer, max_length)
+        part = ds.select(chosen)
+        out[split] = tokenize_split(part, spec, tokenizer, max_length, labels[chosen])
+        if warn is not None:
+            fields = (*spec.text_fields, *spec.pair_fields)
+            texts[split] = list(zip(*(_texts(part, (f,)) for f in fields)))
         if split == "train":
             available = len(usable)
+    if warn is not None:
+        overlap = len(set(texts["test"]) & set(texts["train"]))
+        if overlap:
+            warn(f"warning: task {spec.name!r}: {overlap} of {len(texts['test'])} test examples also "
+                 "occur in its train sample")
     return TaskData(spec, index, out["train"], out["test"], available)
 
 

@@ -26,7 +26,9 @@ def _corr(fn: Callable) -> Callable[[np.ndarray, np.ndarray], float]:
 
 METRICS: dict[str, Callable[[np.ndarray, np.ndarray], float]] = {
     "accuracy": lambda y, p: float(accuracy_score(y, p)),
-    "f1": lambda y, p: float(f1_score(y, p, zero_division=0.0)),  # positive class, as GLUE
+    # F1 of the positive class, as GLUE; labels=[1] keeps it defined when a shared output
+    # predicts a class of another task (-1)
+    "f1": lambda y, p: float(f1_score(y, p, labels=[1], average="micro", zero_division=0.0)),
     "mcc": lambda y, p: float(matthews_corrcoef(y, p)),
     "pearson": _corr(pearsonr),
     "spearman": _corr(spearmanr),
@@ -50,6 +52,15 @@ def predict(model, task: TaskData, ctx) -> np.ndarray:
     ex = task.test
     preds = np.empty(len(ex), dtype=np.float32)
     for idx in ctx.progress(eval_order(ex.lengths, ctx.eval_batch_size), f"eval {task.name}"):
+        if model.shared_output:
+            # no task id at test time: the batch carries none, the prediction is over every
+            # class seen so far, and a class of another task counts as wrong (-1)
+            batch = collate([(-1, ex, idx)], ctx.pad_id).to(ctx.device)
+            with ctx.autocast():
+                scores = model.shared_logits(model.encode(batch)).cpu()
+            local = scores.argmax(-1).numpy() - model.offsets[task.index]
+            preds[idx] = np.where((local >= 0) & (local < task.spec.num_labels), local, -1)
+            continue
         batch = collate([(task, ex, idx)], ctx.pad_id).to(ctx.device)
         with ctx.autocast():
             ((_, _, out),) = model.outputs(batch)

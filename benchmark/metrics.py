@@ -99,3 +99,26 @@ def summarize(R: Matrix, learned: Sequence[int], b: Sequence[float | None] | Non
     if b is not None:
         out["fwt"] = forward_transfer(R, learned, b)
     return out
+
+
+def first_phase_split(R: Matrix, learned: Sequence[int]) -> dict:
+    """mtl-then-add: the tasks trained together in phase 0 versus the tasks added one per phase.
+
+    - `first_forgetting`: `forgetting` restricted to the phase-0 tasks;
+    - `first_final_average`: their mean score after the last phase so far;
+    - `added_final_average`: the added tasks' mean score after the last phase so far;
+    - `added_learning_accuracy`: the added tasks' mean score right after learning each.
+    Tasks not learned yet (a partial run) are left out; a mean over no task is None.
+    """
+    if not len(R):
+        return {}
+    A = as_array(R)
+    last = len(A) - 1
+    first = [j for j, lj in enumerate(learned) if lj == 0]
+    added = [j for j, lj in enumerate(learned) if 0 < lj <= last]
+    return {
+        "first_forgetting": _mean([np.nanmax(A[:last, j]) - A[last, j] for j in first]) if last else None,
+        "first_final_average": _mean([A[last, j] for j in first]),
+        "added_final_average": _mean([A[last, j] for j in added]),
+        "added_learning_accuracy": _mean([A[learned[j], j] for j in added]),
+    }

@@ -71,7 +71,16 @@ def make_head(hidden: int, spec: TaskSpec, generator: torch.Generator, dropout: 
 
 
 class MultiTaskModel(nn.Module):
-    def __init__(self, encoder: nn.Module, pooling: str = "mean", head_dropout: float = 0.1) -> None:
+    """Shared encoder plus output layers.
+
+    Task-incremental (default): one head per task, chosen by the task id.
+    Shared output (`shared_output=True`, class- and domain-incremental scenarios): one output
+    layer over the classes of every label space seen so far, grown by one block per new label
+    space (tasks sharing a label space share its block), and no task id at prediction time.
+    """
+
+    def __init__(self, encoder: nn.Module, pooling: str = "mean", head_dropout: float = 0.1,
+                 shared_output: bool = False) -> None:
         super().__init__()
         if pooling not in ("mean", "cls"):
             raise UsageError(f"pooling must be 'mean' or 'cls', not {pooling!r}")
@@ -81,6 +90,8 @@ class MultiTaskModel(nn.Module):
         self.heads = nn.ModuleDict()
         self.specs: dict[int, TaskSpec] = {}  # task index -> spec, for every task with a head
         self.target_stats: dict[int, tuple[float, float]] = {}  # regression: train label mean, std
+        self.shared_output = shared_output
+        self.offsets: dict[int, int] = {}  # shared output: task index -> its first class
         self.route_by_task = False
         self.active_task: int | None = None
 
@@ -96,12 +107,40 @@ class MultiTaskModel(nn.Module):
         """
         if index in self.specs:
             return
+        if self.shared_output:
+            self._add_to_shared_output(spec, index, seed)
+            return
         self.specs[index] = spec
         if spec.regression:
             y = torch.as_tensor(train_labels if train_labels is not None else [0.0, 1.0], dtype=torch.float64)
             self.target_stats[index] = (float(y.mean()), float(y.std().clamp(min=1e-6)) if len(y) > 1 else 1.0)
         head = make_head(self.hidden_size, spec, head_init_generator(seed, index), self.head_dropout)
         self.heads[spec.name] = head.to(self.device)
+
+    def _add_to_shared_output(self, spec: TaskSpec, index: int, seed: int) -> None:
+        if spec.regression:
+            raise UsageError(f"task {spec.name!r} is a regression: a shared output needs class labels; "
+                             "use the task-incremental scenario")
+        for other in self.specs.values():
+            if other.space == spec.space and other.num_labels != spec.num_labels:
+                raise UsageError(f"tasks {other.name!r} and {spec.name!r} share label space "
+                                 f"{spec.space!r} but have {other.num_labels} and {spec.num_labels} labels")
+        if spec.space in self.heads:
+            self.offsets[index] = next(o for i, o in self.offsets.items() if self.specs[i].space == spec.space)
+        else:
+            self.offsets[index] = self.num_classes
+            head = make_head(self.hidden_size, spec, head_init_generator(seed, index), self.head_dropout)
+            self.heads[spec.space] = head.to(self.device)
+        self.specs[index] = spec
+
+    @property
+    def num_classes(self) -> int:
+        """Classes of the shared output so far."""
+        return sum(h[-1].out_features for h in self.heads.values()) if self.shared_output else 0
+
+    def shared_logits(self, pooled: torch.Tensor) -> torch.Tensor:
+        """Scores of every class seen so far; needs no task id."""
+        return torch.cat([h(pooled) for h in self.heads.values()], dim=-1).float()
 
     @property
     def device(self) -> torch.device:
@@ -144,6 +183,9 @@ class MultiTaskModel(nn.Module):
     def outputs(self, batch: Batch, pooled: torch.Tensor | None = None):
         """[(task index, row indices, head output)] for each task in the batch."""
         pooled = self.encode(batch) if pooled is None else pooled
+        if self.shared_output:
+            logits = self.shared_logits(pooled)
+            return [(tid, rows, logits[rows]) for tid, rows in self._groups(batch)]
         result = []
         for tid in batch.task_ids.unique().tolist():
             rows = (batch.task_ids == tid).nonzero(as_tuple=True)[0]
@@ -154,20 +196,27 @@ class MultiTaskModel(nn.Module):
             result.append((tid, rows, out))
         return result
 
-    def per_example_loss(self, batch: Batch) -> torch.Tensor:
-        """Cross-entropy (classification) or squared error (regression) of each example."""
+    @staticmethod
+    def _groups(batch: Batch):
+        return [(tid, (batch.task_ids == tid).nonzero(as_tuple=True)[0]) for tid in batch.task_ids.unique().tolist()]
+
+    def per_example_loss(self, batch: Batch, pooled: torch.Tensor | None = None) -> torch.Tensor:
+        """Cross-entropy (classification) or squared error (regression) of each example.
+        `pooled`: the batch's encoding when the caller already has it (LwF reuses it)."""
         losses = torch.empty(len(batch), device=batch.labels.device)
-        for tid, rows, out in self.outputs(batch):
+        for tid, rows, out in self.outputs(batch, pooled):
             y = batch.labels[rows]
-            if self.specs[tid].regression:  # squared error in standardised units
+            if self.shared_output:  # the target is the class's place in the shared output
+                losses[rows] = F.cross_entropy(out, y.long() + self.offsets[tid], reduction="none")
+            elif self.specs[tid].regression:  # squared error in standardised units
                 std = self.target_stats[tid][1]
                 losses[rows] = F.mse_loss(out / std, y / std, reduction="none")
             else:
                 losses[rows] = F.cross_entropy(out, y.long(), reduction="none")
         return losses
 
-    def loss(self, batch: Batch) -> torch.Tensor:
-        return self.per_example_loss(batch).mean()
+    def loss(self, batch: Batch, pooled: torch.Tensor | None = None) -> torch.Tensor:
+        return self.per_example_loss(batch, pooled).mean()
 
     def backbone_parameters(self) -> Iterator[tuple[str, nn.Parameter]]:
         """The shared encoder's parameters (not heads, not per-task patches outside the encoder)."""
@@ -185,3 +234,15 @@ def added_params(before: dict[int, tuple[str, int]], after: dict[int, tuple[str,
     new = [v for k, v in after.items() if k not in before]
     heads = sum(k for n, k in new if n.startswith(HEAD_PREFIX))
     return heads, sum(k for _, k in new) - heads
+
+
+def added_by_module(before: dict[int, tuple[str, int]], after: dict[int, tuple[str, int]],
+                    depth: int = 2) -> dict[str, int]:
+    """New parameters between two `param_snapshot`s, summed by the first `depth` parts of their
+    names ("heads.sst2", "patches.3", ...): says which new tensors are per task and which shared."""
+    out: dict[str, int] = {}
+    for key, (name, numel) in after.items():
+        if key not in before:
+            prefix = ".".join(name.split(".")[:depth])
+            out[prefix] = out.get(prefix, 0) + numel
+    return dict(sorted(out.items()))

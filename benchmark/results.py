@@ -131,10 +131,15 @@ def format_summary(record: dict) -> str:
             *(_fmt(m.get(k)).strip() for k in ("final_average", "forgetting", "bwt", "learning_accuracy", "fwt"))
         )
     )
+    if "added_final_average" in m:  # mtl-then-add
+        lines.append("first-phase tasks: forgetting {}  final {};  added tasks: final {}  learning acc {}".format(
+            *(_fmt(m.get(k)).strip() for k in ("first_forgetting", "first_final_average",
+                                               "added_final_average", "added_learning_accuracy"))))
     cost = record.get("cost", {})
     lines.append(
         f"params added {cost.get('params_added', 0):,} (heads {cost.get('head_params', 0):,}, "
-        f"patches {cost.get('patch_params', 0):,}); state kept {cost.get('state_floats', 0):,} floats, "
+        f"patches {cost.get('patch_params', 0):,}; {cost.get('params_added_per_task', 0):,.0f} per task); "
+        f"state kept {cost.get('state_floats', 0):,} floats, "
         f"{cost.get('memory_examples', 0):,} examples; wall time {cost.get('wall_time_s', 0):.0f}s"
     )
     return "\n".join(lines)

@@ -33,11 +33,19 @@ import torch
 from benchmark import data as data_mod
 from benchmark import metrics, results
 from benchmark.config import build_config
-from benchmark.data import Batch, Examples, TaskData, collate, length_grouped_order
+from benchmark.data import Batch, Examples, TaskData, collate
 from benchmark.errors import UsageError
 from benchmark.evaluate import evaluate
-from benchmark.model import MultiTaskModel, added_params, load_pretrained, param_snapshot
-from benchmark.tasks import STREAMS, resolve_tasks
+from benchmark.model import (
+    MultiTaskModel,
+    added_by_module,
+    added_params,
+    load_pretrained,
+    param_snapshot,
+)
+from benchmark.samplers import PROPORTIONAL, SAMPLERS, DataUsage, PhaseDraws, TaskSampler
+from benchmark.streamfile import is_stream_file, load_stream_file
+from benchmark.tasks import SCENARIOS, STREAMS, resolve_tasks
 from strategies.base import STRATEGIES, BaseStrategy, Phase
 
 
@@ -50,6 +58,11 @@ class RunConfig:
     stream: str = "glue-small"
     tasks: list[str] | None = None  # explicit order; overrides the stream's
     order: str = "default"  # "default", "random" (seeded) or a named order of the stream
+    order_seed: int | None = None  # seed of a random order; None: the run seed
+    sampler: str = "proportional"  # task sampler of phases that train several tasks
+    sampler_config: dict[str, Any] = field(default_factory=dict)  # --sampler-set key=value
+    mtl_tasks: int | None = None  # mtl-then-add: train the first k tasks together, then one by one
+    scenario: str | None = None  # None: the stream's default scenario
     model: str = "minilm"
     pooling: str = "mean"
     max_length: int = 128
@@ -82,6 +95,11 @@ class RunConfig:
             (self.precision in ("fp32", "bf16"), f"--precision must be fp32 or bf16, not {self.precision!r}"),
             (self.device in ("auto", "cpu", "cuda"), f"--device must be auto, cpu or cuda, not {self.device!r}"),
             (self.pooling in ("mean", "cls"), f"--pooling must be mean or cls, not {self.pooling!r}"),
+            (self.order_seed is None or self.order == "random",
+             f"--order-seed applies to --order random only, not --order {self.order}"),
+            (self.scenario in (None, *SCENARIOS),
+             f"--scenario must be one of {', '.join(SCENARIOS)}, not {self.scenario!r}"),
+            (self.mtl_tasks is None or self.mtl_tasks >= 1, f"--mtl-tasks must be >= 1, not {self.mtl_tasks}"),
         ]
         for ok, message in checks:
             if not ok:
@@ -89,6 +107,12 @@ class RunConfig:
 
     def identity(self) -> dict[str, Any]:
         d = dataclasses.asdict(self)
+        if d["order_seed"] is None:  # left out, so run ids from before the field keep their value
+            del d["order_seed"]
+        if d["sampler"] == "proportional" and not d["sampler_config"]:  # likewise
+            del d["sampler"], d["sampler_config"]
+        if d["mtl_tasks"] is None:
+            del d["mtl_tasks"]
         return {k: v for k, v in d.items() if k not in self.NON_IDENTITY}
 
 
@@ -105,6 +129,7 @@ class ResolvedRun:
     scenario: str
     max_train: int | None
     max_eval: int | None
+    sampler: TaskSampler = PROPORTIONAL
 
     @property
     def run_id(self) -> str:
@@ -114,6 +139,8 @@ class ResolvedRun:
             "max_train": self.max_train,
             "max_eval": self.max_eval,
         }
+        if "sampler_config" in ident:
+            ident["sampler_config"] = dataclasses.asdict(self.sampler.config)
         digest = hashlib.sha1(json.dumps(ident, sort_keys=True, default=str).encode()).hexdigest()[:8]
         model = Path(self.config.model.rstrip("/")).name or self.config.model
         return f"{self.config.strategy}_{self.stream}_{model}_s{self.config.seed}_{digest}"
@@ -123,8 +150,9 @@ def resolve(cfg: RunConfig) -> ResolvedRun:
     """Check names and numbers before anything is loaded or written."""
     strategy_cls = STRATEGIES.get(cfg.strategy)
     strategy_config = build_config(strategy_cls.Config, cfg.strategy_config)
-    stream = STREAMS.get(cfg.stream)
-    order_tasks, order = stream.ordered(cfg.order, cfg.seed)
+    stream = load_stream_file(cfg.stream) if is_stream_file(cfg.stream) else STREAMS.get(cfg.stream)
+    order_seed = cfg.seed if cfg.order_seed is None else cfg.order_seed
+    order_tasks, order = stream.ordered(cfg.order, order_seed)
     if cfg.tasks:
         tasks = list(cfg.tasks)
         if sorted(tasks) == sorted(stream.tasks):
@@ -134,42 +162,74 @@ def resolve(cfg: RunConfig) -> ResolvedRun:
         if cfg.order == "random":
             import random
 
-            random.Random(cfg.seed).shuffle(tasks)
-            order = f"random-{cfg.seed}"
+            random.Random(order_seed).shuffle(tasks)
+            order = f"random-{order_seed}"
     else:
         tasks, stream_name = list(order_tasks), stream.name
-    resolve_tasks(tasks)
-    if stream.scenario not in strategy_cls.scenarios:
+    specs = resolve_tasks(tasks)
+    scenario = cfg.scenario or stream.scenario
+    if stream_name == stream.name and scenario not in stream.scenarios:
+        raise UsageError(f"stream {stream.name!r} supports the {' and '.join(stream.scenarios)} "
+                         f"scenario(s), not {scenario}")
+    if scenario != "task-incremental":
+        regression = [s.name for s in specs if s.regression]
+        if regression:
+            raise UsageError(f"the {scenario} scenario needs class labels; {regression[0]!r} is a "
+                             "regression task (use --scenario task-incremental)")
+        if cfg.fwt:
+            raise UsageError(f"--fwt scores unseen tasks through fresh per-task heads: it needs the "
+                             f"task-incremental scenario, not {scenario}")
+    if scenario not in strategy_cls.scenarios:
         raise UsageError(
-            f"strategy {cfg.strategy!r} does not support the {stream.scenario} scenario of stream "
-            f"{stream.name!r} (it supports: {', '.join(strategy_cls.scenarios)})"
+            f"strategy {cfg.strategy!r} does not support the {scenario} scenario "
+            f"(it supports: {', '.join(strategy_cls.scenarios)})"
         )
+
+    sampler_cls = SAMPLERS.get(cfg.sampler)
+    sampler = sampler_cls(build_config(sampler_cls.Config, cfg.sampler_config))
+    if cfg.mtl_tasks is not None:
+        if cfg.mtl_tasks > len(tasks):
+            raise UsageError(f"--mtl-tasks {cfg.mtl_tasks} is more than the {len(tasks)} tasks of the run")
+        if strategy_cls.plan is not BaseStrategy.plan:
+            raise UsageError(f"--mtl-tasks replaces the one-task-per-phase plan, and strategy {cfg.strategy!r} "
+                             "plans its own phases (joint already trains every task in one phase)")
+    plan = phase_plan(strategy_cls(strategy_config), len(tasks), cfg.mtl_tasks)
+    if cfg.sampler != "proportional" and all(len(p) == 1 for p in plan):
+        raise UsageError(f"--sampler only acts on phases that train several tasks, and strategy "
+                         f"{cfg.strategy!r} trains one task per phase here (use joint or --mtl-tasks)")
 
     def cap(value: int | None, default: int | None) -> int | None:
         value = default if value is None else value
         return None if value == 0 else value
 
-    return ResolvedRun(cfg, strategy_cls, strategy_config, stream_name, order, tasks, stream.scenario,
-                       cap(cfg.max_train, stream.max_train), cap(cfg.max_eval, stream.max_eval))
+    return ResolvedRun(cfg, strategy_cls, strategy_config, stream_name, order, tasks, scenario,
+                       cap(cfg.max_train, stream.max_train), cap(cfg.max_eval, stream.max_eval), sampler)
+
+
+def phase_plan(strategy: BaseStrategy, num_tasks: int, mtl_tasks: int | None) -> list[list[int]]:
+    """Stream positions per phase: the strategy's plan, or with `mtl_tasks` = k (mtl-then-add)
+    the first k tasks together and then one task per phase."""
+    if mtl_tasks is None:
+        return strategy.plan(num_tasks)
+    return [list(range(mtl_tasks))] + [[i] for i in range(mtl_tasks, num_tasks)]
 
 
 class BatchPlan:
-    """Batches of one phase over all epochs, collated lazily. Tasks trained together are mixed at
-    random, batch by batch, so each task is drawn in proportion to its size."""
+    """Batches of one phase over all epochs, collated lazily. Tasks trained together are mixed
+    batch by batch as the run's task sampler says (benchmark/samplers.py); by default at random in
+    proportion to their sizes, every example once per epoch. Epochs are drawn in order."""
 
     def __init__(self, ctx: RunContext, phase: Phase, epochs: int, batch_size: int) -> None:
         self.ctx, self.phase, self.epochs, self.batch_size = ctx, phase, epochs, batch_size
+        self._draws: PhaseDraws | None = None
 
-    def index_batches(self, epoch: int) -> list[tuple[TaskData, list[int]]]:
-        g = self.ctx.generator("batches", self.phase.index, epoch)
-        plan = [
-            (task, idx)
-            for task in self.phase.tasks
-            for idx in length_grouped_order(task.train.lengths, self.batch_size, g)
-        ]
-        if len(self.phase.tasks) > 1:
-            plan = [plan[i] for i in torch.randperm(len(plan), generator=g).tolist()]
-        return plan
+    def index_batches(self, epoch: int) -> Iterator[tuple[TaskData, list[int]]]:
+        if epoch == 0 or self._draws is None:  # the cursors of the tasks live across epochs
+            self._draws = PhaseDraws(self.ctx, self.phase, self.batch_size)
+        sampler = self.ctx.sampler if len(self.phase.tasks) > 1 and self.ctx.sampler else PROPORTIONAL
+        for task, idx in sampler.schedule(self._draws, epoch, self.epochs):
+            self.ctx.usage.record(task.index, idx)
+            yield task, idx
 
     def __len__(self) -> int:
         per_epoch = sum(math.ceil(len(t.train) / self.batch_size) for t in self.phase.tasks)
@@ -195,6 +255,9 @@ class RunContext:
     tasks: list[TaskData]
     scenario: str
     show_progress: bool = True
+    sampler: TaskSampler | None = None  # None: proportional
+    model: MultiTaskModel | None = None  # read by samplers that score candidate batches
+    usage: DataUsage = field(default_factory=DataUsage)
 
     def autocast(self) -> contextlib.AbstractContextManager:
         if self.precision == "bf16":
@@ -301,7 +364,7 @@ class Runner:
         specs = resolve_tasks(r.tasks)
         self.tasks = [
             data_mod.prepare_task(spec, i, tokenizer, data_dir, r.max_train, r.max_eval,
-                                  self.cfg.seed, self.cfg.max_length)
+                                  self.cfg.seed, self.cfg.max_length, warn=log)
             for i, spec in enumerate(specs)
         ]
         device = torch.device("cuda" if self.cfg.device == "auto" and torch.cuda.is_available()
@@ -309,16 +372,17 @@ class Runner:
         if device.type == "cuda" and not torch.cuda.is_available():
             raise UsageError("--device cuda asked for, but no CUDA device is available; use --device cpu")
         set_seed(self.cfg.seed)
-        self.model = MultiTaskModel(encoder, self.cfg.pooling).to(device)
+        self.model = MultiTaskModel(encoder, self.cfg.pooling,
+                                    shared_output=r.scenario != "task-incremental").to(device)
         self.backbone_params = sum(p.numel() for _, p in self.model.backbone_parameters())
         self.strategy = r.strategy_cls(r.strategy_config)
         self.ctx = RunContext(
             self.cfg.seed, self.cfg.epochs, self.cfg.batch_size, self.cfg.eval_batch_size, device,
             self.cfg.precision, tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0,
-            self.tasks, r.scenario, self.cfg.progress,
+            self.tasks, r.scenario, self.cfg.progress, r.sampler, self.model,
         )
         self.strategy.setup(self.model, self.ctx)
-        self.plan = self.strategy.plan(len(self.tasks))
+        self.plan = phase_plan(self.strategy, len(self.tasks), self.cfg.mtl_tasks)
         flat = sorted(i for p in self.plan for i in p)
         if flat != list(range(len(self.tasks))):
             raise RuntimeError(f"strategy {r.strategy_cls.name!r} planned {self.plan}: each task must appear once")
@@ -335,8 +399,12 @@ class Runner:
                 "strategy": cfg.strategy,
                 "strategy_config": dataclasses.asdict(r.strategy_config),
                 "stream": r.stream,
+                "stream_file": str(Path(cfg.stream).resolve()) if is_stream_file(cfg.stream) else None,
                 "order": r.order,
                 "scenario": r.scenario,
+                "sampler": cfg.sampler,
+                "sampler_config": dataclasses.asdict(r.sampler.config),
+                "mtl_tasks": cfg.mtl_tasks,
                 "seed": cfg.seed,
                 "model": cfg.model,
                 "model_path": str(Path(cfg.model)) if Path(cfg.model).exists() else None,
@@ -420,9 +488,12 @@ class Runner:
         for t in phase.tasks:
             self.model.add_task(t.spec, t.index, self.cfg.seed, t.train.labels)
         self.strategy.before_task(phase)
-        head_params, patch_params = added_params(before, param_snapshot(self.model))
+        after_setup = param_snapshot(self.model)
+        head_params, patch_params = added_params(before, after_setup)
         tracker = GradientTracker(self.model)
         losses, examples, tokens, steps = [], 0, 0, 0
+        by_task: dict[int, int] = {}
+        self.ctx.usage.reset()
         batches = self.strategy.batches(phase)
         total = len(batches) if hasattr(batches, "__len__") else None
         for batch in self.ctx.progress(batches, f"train {'+'.join(phase.names)}", total):
@@ -430,6 +501,8 @@ class Runner:
             examples += len(batch)
             tokens += batch.num_tokens
             steps += 1
+            for t, n in zip(*(x.tolist() for x in batch.task_ids.unique(return_counts=True))):
+                by_task[t] = by_task.get(t, 0) + n
         train_time = time.perf_counter() - t0
         self.strategy.after_task(phase)
         trainable = tracker.close()
@@ -465,15 +538,25 @@ class Runner:
             "eval_time_s": eval_time,
             "examples_per_s": examples / train_time if train_time > 0 else None,
             **peak_memory_mb(self.ctx.device),
+            "sampler": self.resolved.sampler.name if len(phase.tasks) > 1 else None,
+            # examples in the training batches per task (replayed ones too), and the share of
+            # each phase task's train examples that its batches drew at least once
+            "examples_by_task": {self.tasks[t].name: n for t, n in sorted(by_task.items())},
+            "data_used": {t.name: {"unique": self.ctx.usage.unique(t.index), "of": len(t.train),
+                                   "share": self.ctx.usage.unique(t.index) / len(t.train)}
+                          for t in phase.tasks},
             "head_params": head_params,
             "patch_params": patch_params,
             "params_added": head_params + patch_params,
+            "params_added_by_module": added_by_module(before, after_setup),
             "trainable_params": trainable,
             "state_floats": state.floats,
             "memory_examples": state.examples,
             "memory_tokens": state.tokens,
         })
         record["metrics"] = metrics.summarize(record["R"], self.learned, record["b"])
+        if self.cfg.mtl_tasks is not None:
+            record["metrics"] |= metrics.first_phase_split(record["R"], self.learned)
         record["cost"] = self._cost(record)
         self._checkpoint(p)
         results.write_json_atomic(self.path, record)
@@ -531,7 +614,7 @@ class Runner:
                 f"cannot resume {self.run_id}: checkpoint is after phase {ckpt['phase'] + 1}, the JSON "
                 f"after phase {start}; delete {self.path} to start again"
             )
-        self.model = ckpt["model"]
+        self.model = self.ctx.model = ckpt["model"]
         self.strategy.setup(self.model, self.ctx)
         self.strategy.load_state_dict(ckpt["strategy"])
 

@@ -36,6 +36,11 @@ class TaskSpec:
     main: tuple[str, ...] = ("accuracy",)  # `score` is the mean of these metrics
     data_files: dict[str, str] | None = field(default=None, compare=False)
     description: str = ""
+    # Tasks with the same label space share their classes when the model has one shared output
+    # (class- and domain-incremental scenarios); None means the task's own classes.
+    label_space: str | None = None
+    # label_map[original id] = this task's id, or None to drop the row (derived tasks, e.g. polarity)
+    label_map: tuple[int | None, ...] = ()
 
     def __post_init__(self) -> None:
         if not self.regression and len(self.label_names) < 2:
@@ -46,6 +51,10 @@ class TaskSpec:
     @property
     def num_labels(self) -> int:
         return 1 if self.regression else len(self.label_names)
+
+    @property
+    def space(self) -> str:
+        return self.label_space or self.name
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -83,13 +92,57 @@ for _spec in [
     TASKS.add(_spec.name, _spec)
 
 
+_STARS = ("1 star", "2 stars", "3 stars", "4 stars", "5 stars")
+_POLARITY = dict(label_names=_BIN, label_space="polarity")
+for _spec in [
+    TaskSpec("agnews", dataset="fancyzhx/ag_news", mirror="ag_news", text_fields=("text",),
+             label_names=("World", "Sports", "Business", "Sci/Tech"), test_split="test",
+             description="AG News: news topic, 4 classes"),
+    TaskSpec("yelp", dataset="Yelp/yelp_review_full", mirror="yelp_review_full", text_fields=("text",),
+             label_names=_STARS, label_space="review_stars", test_split="test",
+             description="Yelp reviews: 1-5 stars (shares its classes with amazon)"),
+    # No canonical Hub copy of Amazon Review Full exists: the id below is a placeholder that a data
+    # folder's `amazon_review_full` mirror replaces; point `dataset` elsewhere with a stream file.
+    TaskSpec("amazon", dataset="amazon_review_full", mirror="amazon_review_full", text_fields=("text",),
+             label_names=_STARS, label_space="review_stars", test_split="test",
+             description="Amazon reviews: 1-5 stars (shares its classes with yelp)"),
+    TaskSpec("dbpedia", dataset="fancyzhx/dbpedia_14", mirror="dbpedia_14",
+             text_fields=("title", "content"), test_split="test",
+             label_names=("Company", "EducationalInstitution", "Artist", "Athlete", "OfficeHolder",
+                          "MeanOfTransportation", "Building", "NaturalPlace", "Village", "Animal",
+                          "Plant", "Album", "Film", "WrittenWork"),
+             description="DBpedia: Wikipedia article topic, 14 classes"),
+    TaskSpec("yahoo", dataset="community-datasets/yahoo_answers_topics", mirror="yahoo_answers_topics",
+             text_fields=("question_title", "question_content", "best_answer"), label_field="topic",
+             test_split="test",
+             label_names=("Society & Culture", "Science & Mathematics", "Health", "Education & Reference",
+                          "Computers & Internet", "Sports", "Business & Finance", "Entertainment & Music",
+                          "Family & Relationships", "Politics & Government"),
+             description="Yahoo Answers: question topic, 10 classes"),
+    TaskSpec("imdb", dataset="stanfordnlp/imdb", mirror="imdb", text_fields=("text",), test_split="test",
+             description="IMDB movie reviews: polarity", **_POLARITY),
+    # Star ratings as polarity for the domain-incremental sentiment stream: 1-2 stars negative,
+    # 4-5 positive, 3 stars dropped (the usual binarisation, e.g. Zhang et al. 2015's polarity sets).
+    TaskSpec("yelp_polarity", dataset="Yelp/yelp_review_full", mirror="yelp_review_full",
+             text_fields=("text",), test_split="test", label_map=(0, 0, None, 1, 1),
+             description="Yelp reviews as polarity (1-2 vs 4-5 stars)", **_POLARITY),
+    TaskSpec("amazon_polarity", dataset="amazon_review_full", mirror="amazon_review_full",
+             text_fields=("text",), test_split="test", label_map=(0, 0, None, 1, 1),
+             description="Amazon reviews as polarity (1-2 vs 4-5 stars)", **_POLARITY),
+    TaskSpec("sst2_polarity", dataset="nyu-mll/glue", mirror="glue", config="sst2",
+             description="SST-2 in the shared polarity label space", **_POLARITY),
+]:
+    TASKS.add(_spec.name, _spec)
+
+
 @dataclass(frozen=True)
 class Stream:
     """An ordered list of tasks, with named alternative orders and default per-task caps."""
 
     name: str
     tasks: tuple[str, ...]
-    scenario: str = "task-incremental"
+    scenario: str = "task-incremental"  # the default; `scenarios` lists all it supports
+    scenarios: tuple[str, ...] = ("task-incremental",)
     orders: dict[str, tuple[str, ...]] = field(default_factory=dict)
     max_train: int | None = None  # default caps; the CLI's --max-train/--max-eval override them
     max_eval: int | None = None
@@ -115,6 +168,21 @@ for _stream in [
            description="all eight GLUE tasks in the benchmark's order (hours on a CPU; cap it)"),
     Stream("glue-small", ("sst2", "mrpc", "stsb", "rte"), max_train=1000, max_eval=500,
            description="four GLUE tasks, 1,000 train / 500 test examples each: minutes on a CPU"),
+    # The five-dataset stream of d'Autume et al. (2019), with its four task orders (also used by
+    # LAMOL and IDBR): 33 classes, yelp and amazon sharing their five.
+    Stream("text5", ("yelp", "agnews", "dbpedia", "amazon", "yahoo"), scenario="class-incremental",
+           scenarios=("class-incremental", "task-incremental"), max_train=1000, max_eval=500,
+           orders={
+               "1": ("yelp", "agnews", "dbpedia", "amazon", "yahoo"),
+               "2": ("dbpedia", "yahoo", "agnews", "amazon", "yelp"),
+               "3": ("yelp", "yahoo", "amazon", "dbpedia", "agnews"),
+               "4": ("agnews", "yelp", "amazon", "yahoo", "dbpedia"),
+           },
+           description="AG News, Yelp, Amazon, DBpedia, Yahoo (d'Autume et al. 2019); --order 1..4"),
+    Stream("sentiment", ("imdb", "yelp_polarity", "amazon_polarity", "sst2_polarity"),
+           scenario="domain-incremental", scenarios=("domain-incremental", "task-incremental"),
+           max_train=1000, max_eval=500,
+           description="polarity across domains: movies (long), restaurants, products, movies (short)"),
 ]:
     STREAMS.add(_stream.name, _stream)
 

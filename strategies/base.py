@@ -144,7 +144,9 @@ class BaseStrategy:
              {"params": no_decay, "weight_decay": 0.0}],
             lr=self.config.lr,
         )
-        steps = max(1, self.ctx.num_steps(phase))
+        # the schedule spans the steps this strategy's batches will take (sparse replay adds some)
+        batches = self.batches(phase)
+        steps = max(1, len(batches) if hasattr(batches, "__len__") else self.ctx.num_steps(phase))
         self.scheduler = get_linear_schedule_with_warmup(
             self.optimizer, math.ceil(self.config.warmup_ratio * steps), steps
         )

@@ -6,6 +6,7 @@ import os
 from pathlib import Path
 
 import pytest
+import torch
 
 from benchmark.runner import RunConfig
 from benchmark.tasks import TASKS
@@ -13,6 +14,9 @@ from benchmark.testing import COLOURS, make_synthetic_task, make_tiny_model
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
+# The test models are tiny (hidden 32): a second intra-op thread buys nothing, and on a shared
+# machine OpenMP threads that spin-wait for a busy core made a tiny run ~20x slower (10 s vs 0.5 s).
+torch.set_num_threads(1)
 
 
 @pytest.fixture(scope="session")
@@ -48,6 +52,43 @@ def make_config(tiny_model, synthetic_tasks, tmp_path):
         kwargs = dict(
             strategy="finetune", tasks=["syn_red", "syn_blue", "syn_count"], model=str(tiny_model),
             seed=0, epochs=2, batch_size=16, max_length=32, max_train=0, max_eval=0,
+            output_dir=str(tmp_path / "runs"), progress=False, strategy_config={"lr": "3e-3"},
+        )
+        kwargs.update(overrides)
+        return RunConfig(**kwargs)
+
+    return make
+
+
+@pytest.fixture(scope="session")
+def small_tasks(tmp_path_factory):
+    """Registers small_count (regression), small_red and small_blue: 48 train / 24 test examples
+    each, for checks that run every strategy or selector and need seconds, not minutes."""
+    folder = tmp_path_factory.mktemp("small")
+    words = COLOURS + tuple(f"w{i}" for i in range(8))
+    specs = [
+        make_synthetic_task(folder, "small_count", lambda ws: float(sum(w in COLOURS for w in ws)),
+                            regression=True, words=words, n_train=48, n_test=24),
+        make_synthetic_task(folder, "small_red", lambda ws: int("red" in ws), words=words,
+                            n_train=48, n_test=24),
+        make_synthetic_task(folder, "small_blue", lambda ws: int("blue" in ws), words=words,
+                            n_train=48, n_test=24),
+    ]
+    for s in specs:
+        TASKS.add(s.name, s)
+    yield [s.name for s in specs]
+    for s in specs:
+        TASKS.remove(s.name)
+
+
+@pytest.fixture
+def make_small_config(tiny_model, small_tasks, tmp_path):
+    """RunConfig for a one-epoch run on small_count -> small_red; keyword arguments override."""
+
+    def make(**overrides) -> RunConfig:
+        kwargs = dict(
+            strategy="finetune", tasks=["small_count", "small_red"], model=str(tiny_model), seed=0,
+            epochs=1, batch_size=16, max_length=32, max_train=0, max_eval=0,
             output_dir=str(tmp_path / "runs"), progress=False, strategy_config={"lr": "3e-3"},
         )
         kwargs.update(overrides)

@@ -101,3 +101,16 @@ def test_help_mentions_the_main_flags(capsys):
     out = capsys.readouterr().out
     for flag in ("--strategy", "--stream", "--tasks", "--max-train", "--precision", "--resume", "--set"):
         assert flag in out
+
+
+def test_no_data_folder_and_no_hub_fails_fast_with_a_hint(tiny_model, tmp_path, monkeypatch, capsys):
+    import time
+
+    monkeypatch.delenv("CMTBENCH_DATA_DIR", raising=False)
+    monkeypatch.setenv("HF_DATASETS_CACHE", str(tmp_path / "empty-cache"))  # nothing cached either
+    t0 = time.perf_counter()
+    rc = main(["run", "--tasks", "sst2", "--model", str(tiny_model), "--output-dir", str(tmp_path / "o")])
+    err = capsys.readouterr().err
+    assert rc == 2 and err.count("\n") == 1
+    assert "CMTBENCH_DATA_DIR" in err and "unreachable" in err
+    assert time.perf_counter() - t0 < 15 and not (tmp_path / "o").exists()

@@ -5,9 +5,9 @@ import json
 import pytest
 
 from benchmark.errors import UsageError
-from benchmark.tasks import TASKS
 from benchmark.results import read_run
 from benchmark.runner import Runner, run
+from benchmark.tasks import TASKS
 from strategies.finetune import Finetune
 
 

@@ -1,0 +1,304 @@
+"""The leaderboard: every complete run under a folder, grouped by what was compared, with the mean
+and standard deviation over seeds and task orders of each metric and cost.
+
+    python -m benchmark leaderboard results/runs            # writes results/runs/leaderboard.csv
+    python -m benchmark leaderboard results/runs --format markdown --output results/leaderboard.csv
+
+A group is one (stream, scenario, task set, model, training protocol, strategy, strategy config):
+runs that differ only in seed or task order are aggregated, anything else stays apart, so runs of
+several streams and models can share a folder. results/README.md explains every column.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+
+from benchmark.errors import UsageError
+
+# What separates groups. Seed and task order are deliberately absent: they are aggregated. Any
+# other setting a run JSON records under `run` (e.g. `sampler`, `mtl_tasks`) separates groups too
+# and becomes a column after these, so a new run option never mixes runs silently.
+SETTING_KEYS = ["stream", "scenario", "tasks", "model", "max_train", "max_eval", "epochs",
+                "batch_size", "max_length", "pooling", "precision"]
+GROUP_KEYS = [*SETTING_KEYS, "strategy", "strategy_config"]
+# `run` fields that say where, when or how fast a run happened (or are aggregated over): no setting.
+NOT_SETTINGS = {"strategy", "strategy_config", "seed", "order", "versions", "git", "host",
+                "started_at", "ended_at", "device", "data_source", "model_path", "stream_file",
+                "backbone_params", "fwt"}
+# Values of settings that run JSONs from before the setting existed leave out.
+SETTING_DEFAULTS = {"scenario": "task-incremental", "sampler": "proportional", "sampler_config": "{}"}
+METRICS = ["final_average", "forgetting", "bwt", "learning_accuracy", "fwt"]
+COSTS = ["params_added", "params_added_per_task", "params_added_pct", "params_added_per_task_pct",
+         "state_floats", "memory_examples", "wall_time_s"]
+VALUES = METRICS + COSTS
+
+
+@dataclass
+class LoadedRuns:
+    """Complete runs (path, record) and what was left out."""
+
+    runs: list[tuple[Path, dict]] = field(default_factory=list)
+    incomplete: Counter = field(default_factory=Counter)  # status -> count
+    warnings: list[str] = field(default_factory=list)
+
+    def summary(self) -> str:
+        parts = [f"{len(self.runs)} complete runs"]
+        if self.incomplete:
+            detail = ", ".join(f"{n} {s}" for s, n in sorted(self.incomplete.items()))
+            parts.append(f"left out {sum(self.incomplete.values())} unfinished ({detail})")
+        if self.warnings:
+            parts.append(f"{len(self.warnings)} files not read (warnings above)")
+        return "; ".join(parts)
+
+
+def load_runs(folder: str | Path, warn: Callable[[str], None] | None = None) -> LoadedRuns:
+    """Read every *.json under `folder` (recursively). Foreign or malformed files give a warning
+    naming the file; runs that are not complete are counted by status and left out."""
+    from benchmark.results import read_run
+
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise UsageError(f"no results folder at {folder}")
+    out = LoadedRuns()
+    seen: dict[str, Path] = {}
+
+    def note(message: str) -> None:
+        out.warnings.append(message)
+        if warn is not None:
+            warn(message)
+
+    for path in sorted(folder.rglob("*.json")):
+        try:
+            record = read_run(path)
+        except (ValueError, OSError) as exc:
+            note(f"{path}: skipped, {str(exc).removeprefix(f'{path}: ')}")
+            continue
+        if record["status"] != "complete":
+            out.incomplete[record["status"]] += 1
+            continue
+        if record["run_id"] in seen:
+            note(f"{path}: skipped, the same run as {seen[record['run_id']]}")
+            continue
+        try:
+            run_row(record)
+            _check_matrix(record)
+        except (KeyError, TypeError, IndexError, ValueError, AttributeError) as exc:
+            note(f"{path}: skipped, malformed run record ({type(exc).__name__}: {exc})")
+            continue
+        seen[record["run_id"]] = path
+        out.runs.append((path, record))
+    return out
+
+
+def _check_matrix(record: dict) -> None:
+    """R has a row per phase and a column per task, as the figures read it."""
+    R, T = record["R"], len(record["tasks"])
+    if len(R) != len(record["phases"]) or any(len(row) != T for row in R):
+        raise ValueError(f"R is not {len(record['phases'])} rows of {T} scores")
+    if len(record["learned_in_phase"]) != T:
+        raise ValueError(f"learned_in_phase does not have {T} entries")
+
+
+def _canonical(config: dict) -> str:
+    return json.dumps(config, sort_keys=True)
+
+
+def run_row(record: dict) -> dict:
+    """One complete run as a flat row: its setting, strategy, seed, order, metrics and costs."""
+    run, cost, m = record["run"], record["cost"], record["metrics"]
+    backbone = cost.get("backbone_params") or run.get("backbone_params")
+    num_tasks = len(record["tasks"])
+    added = cost["params_added"]
+
+    def pct(v: float | None) -> float | None:
+        return None if v is None or not backbone else 100.0 * v / backbone
+
+    extra = {k: _canonical(v) if isinstance(v, (dict, list)) else v
+             for k, v in run.items() if k not in NOT_SETTINGS and k not in SETTING_KEYS}
+    return {
+        "stream": run["stream"],
+        "scenario": run.get("scenario", "task-incremental"),
+        "tasks": ",".join(sorted(record["tasks"])),
+        "model": run["model"],
+        "max_train": run.get("max_train"),
+        "max_eval": run.get("max_eval"),
+        "epochs": run.get("epochs"),
+        "batch_size": run.get("batch_size"),
+        "max_length": run.get("max_length"),
+        "pooling": run.get("pooling"),
+        "precision": run.get("precision"),
+        "strategy": run["strategy"],
+        "strategy_config": _canonical(run["strategy_config"]),
+        "seed": int(run["seed"]),
+        "order": run.get("order"),
+        "task_order": ",".join(record["tasks"]),
+        "run_id": record["run_id"],
+        **{k: m.get(k) for k in METRICS},
+        "params_added": added,
+        "params_added_per_task": cost.get("params_added_per_task", added / max(1, num_tasks)),
+        "params_added_pct": pct(added),
+        "params_added_per_task_pct": pct(cost.get("params_added_per_task", added / max(1, num_tasks))),
+        "backbone_params": backbone,
+        "state_floats": cost.get("state_floats"),
+        "memory_examples": cost.get("memory_examples"),
+        "wall_time_s": cost.get("wall_time_s"),
+        **extra,
+    }
+
+
+def _config_labels(df: pd.DataFrame) -> pd.Series:
+    """"ewc" or "ewc (ewc_lambda=1000)": a strategy's settings that differ between its configs."""
+    labels = {}
+    for strategy, configs in df.groupby("strategy")["strategy_config"]:
+        parsed = {c: json.loads(c) for c in configs.unique()}
+        keys = sorted({k for p in parsed.values() for k in p})
+        varying = [k for k in keys if len({json.dumps(p.get(k)) for p in parsed.values()}) > 1]
+        for c, p in parsed.items():
+            shown = ", ".join(f"{k}={p.get(k)}" for k in varying)
+            labels[(strategy, c)] = f"{strategy} ({shown})" if shown else strategy
+    return pd.Series([labels[k] for k in zip(df["strategy"], df["strategy_config"])], index=df.index)
+
+
+def runs_frame(runs: list[tuple[Path, dict]]) -> pd.DataFrame:
+    """One row per complete run, with its file and its strategy label (`config`)."""
+    rows = [run_row(record) | {"path": str(path)} for path, record in runs]
+    known = [*run_row_columns(), "path"]
+    extra = sorted({k for row in rows for k in row} - set(known))
+    df = pd.DataFrame(rows, columns=[*known, *extra])
+    for col in extra:
+        df[col] = df[col].astype(object).where(df[col].notna(), SETTING_DEFAULTS.get(col))
+    for col in VALUES:
+        df[col] = pd.to_numeric(df[col], errors="coerce").astype(float)
+    df["config"] = _config_labels(df) if len(df) else pd.Series(dtype=str)
+    return df
+
+
+def run_row_columns() -> list[str]:
+    return [*GROUP_KEYS, "seed", "order", "task_order", "run_id", *VALUES, "backbone_params"]
+
+
+def setting_keys(df: pd.DataFrame) -> list[str]:
+    """The columns that make a setting: the fixed ones, then any other recorded run setting."""
+    known = {*run_row_columns(), "path", "config"}
+    return [*SETTING_KEYS, *(c for c in df.columns if c not in known)]
+
+
+def aggregate(df: pd.DataFrame) -> pd.DataFrame:
+    """One row per group: mean and sample standard deviation (ddof 1; empty for one run) of
+    every metric and cost over its runs, and how many runs, seeds and orders it holds."""
+    settings = setting_keys(df)
+    grouped = df.groupby([*settings, "strategy", "strategy_config"], dropna=False, sort=False)
+    stats = grouped[VALUES].agg(["mean", "std"])
+    stats.columns = [f"{col}_{stat}" for col, stat in stats.columns]
+    counts = grouped.agg(
+        config=("config", "first"),
+        n_runs=("run_id", "size"),
+        n_seeds=("seed", "nunique"),
+        n_orders=("task_order", "nunique"),
+        seeds=("seed", lambda s: ",".join(map(str, sorted(set(s))))),
+        backbone_params=("backbone_params", "first"),
+    )
+    board = counts.join(stats).reset_index()
+    board = board.sort_values(
+        [*settings, "final_average_mean"], ascending=[True] * len(settings) + [False],
+        na_position="last", kind="stable",
+    )
+    front = [*settings, "strategy", "config", "strategy_config", "n_runs", "n_seeds", "n_orders",
+             "seeds", "backbone_params"]
+    return board[front + [f"{v}_{s}" for v in VALUES for s in ("mean", "std")]].reset_index(drop=True)
+
+
+def leaderboard(folder: str | Path, warn: Callable[[str], None] | None = None
+                ) -> tuple[pd.DataFrame, LoadedRuns]:
+    loaded = load_runs(folder, warn)
+    if not loaded.runs:
+        raise UsageError(f"no complete runs under {folder} ({loaded.summary()})")
+    return aggregate(runs_frame(loaded.runs)), loaded
+
+
+# -- display --------------------------------------------------------------------------------------
+def _pm(mean: float, std: float, scale: float = 100.0, digits: int = 1) -> str:
+    if pd.isna(mean):
+        return "-"
+    text = f"{mean * scale:.{digits}f}"
+    return text if pd.isna(std) else f"{text} ± {std * scale:.{digits}f}"
+
+
+def _count(v: float) -> str:
+    if pd.isna(v):
+        return "-"
+    for limit, suffix in ((1e9, "G"), (1e6, "M"), (1e3, "k")):
+        if abs(v) >= limit:
+            return f"{v / limit:.1f}{suffix}"
+    return f"{v:.0f}"
+
+
+def _plain(v: object) -> str:
+    if v is None or (isinstance(v, float) and pd.isna(v)):
+        return "-"
+    return f"{v:g}" if isinstance(v, float) else str(v)
+
+
+def display_frame(board: pd.DataFrame) -> pd.DataFrame:
+    """The columns a reader compares, formatted: scores x100 as mean ± std over runs. Setting
+    columns besides stream and model show up only where they differ between rows."""
+    model = board["model"].map(lambda m: Path(str(m).rstrip("/")).name or str(m))
+    settings = list(board.columns[: board.columns.get_loc("strategy")])
+    varying = {c: board[c].map(_plain) for c in settings
+               if c not in ("stream", "model") and board[c].map(_plain).nunique() > 1}
+    return pd.DataFrame({
+        "stream": board["stream"],
+        **varying,
+        "model": model,
+        "strategy": board["config"],
+        "runs": board["n_runs"],
+        "final avg": [_pm(m, s) for m, s in zip(board["final_average_mean"], board["final_average_std"])],
+        "forgetting": [_pm(m, s) for m, s in zip(board["forgetting_mean"], board["forgetting_std"])],
+        "BWT": [_pm(m, s) for m, s in zip(board["bwt_mean"], board["bwt_std"])],
+        "learning acc": [_pm(m, s) for m, s in zip(board["learning_accuracy_mean"],
+                                                    board["learning_accuracy_std"])],
+        "params added": board["params_added_mean"].map(_count),
+        "per task": board["params_added_per_task_mean"].map(_count),
+        "% backbone": board["params_added_pct_mean"].map(lambda v: "-" if pd.isna(v) else f"{v:.2f}"),
+        "state floats": board["state_floats_mean"].map(_count),
+        "memory": board["memory_examples_mean"].map(_count),
+        "time (s)": board["wall_time_s_mean"].map(lambda v: "-" if pd.isna(v) else f"{v:.0f}"),
+    })
+
+
+def to_markdown(df: pd.DataFrame, left: tuple[str, ...] = ("stream", "model", "strategy")) -> str:
+    """A GitHub markdown table: the `left` columns left-aligned, the others right-aligned."""
+    def cell(v: object) -> str:
+        return str(v).replace("|", "\\|")
+
+    lines = ["| " + " | ".join(map(cell, df.columns)) + " |",
+             "|" + "|".join(":---" if col in left else "---:" for col in df.columns) + "|"]
+    lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in df.itertuples(index=False)]
+    return "\n".join(lines)
+
+
+def cmd_leaderboard(args: argparse.Namespace) -> int:
+    def warn(message: str) -> None:
+        print(f"warning: {message}", file=sys.stderr)
+
+    board, loaded = leaderboard(args.results, warn)
+    output = Path(args.output) if args.output else Path(args.results) / "leaderboard.csv"
+    output.parent.mkdir(parents=True, exist_ok=True)
+    board.to_csv(output, index=False, float_format="%.10g")
+    shown = display_frame(board)
+    if args.format == "markdown":
+        print(to_markdown(shown))
+    else:
+        print(shown.to_string(index=False))
+    print(f"leaderboard: {loaded.summary()}; {len(board)} groups; scores x100, mean ± std over "
+          f"seeds and orders; written to {output}", file=sys.stderr)
+    return 0
+

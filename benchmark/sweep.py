@@ -1,0 +1,449 @@
+"""Sweeps: a grid of runs (strategies and their setting variants x seeds x task orders) into one
+output folder, one run after another.
+
+    python -m benchmark sweep --strategies finetune,joint --seeds 0,1,2 --orders 3 --output-dir runs/s
+    python -m benchmark sweep --grid grid.toml                   # a grid from a file
+
+Each run is an ordinary run with its own JSON: a run that is complete is skipped, an unfinished
+one resumes (RunConfig.resume), and a failed one is reported while the sweep goes on; the exit
+code is 1 when any run failed. A grid file holds `strategies`, `seeds`, `orders`, `settings` and
+any run flag by its option name (`stream`, `epochs`, `max_train`, ...); flags given on the command
+line override the file. `--orders N` draws N random orders with order seeds 0..N-1, recorded in
+each run JSON as run.order = "random-<order seed>".
+
+Runs happen in this process, one after another, rather than in subprocesses: modules loaded with
+`--import` (and tasks registered by tests) stay registered, no run pays the start-up of Python
+and torch again, and the runner already turns a failed run into a recorded status and an
+exception that the sweep catches. A run that kills the process (out of memory) stops the sweep;
+rerunning the same command continues after the runs already complete.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import difflib
+import gc
+import time
+import types
+import typing
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from benchmark.errors import UsageError
+
+GRID_KEYS = ("strategies", "seeds", "orders", "settings")
+# RunConfig fields a grid file may not set: the grid's own axes, and fields whose flag has
+# another name (--set, --sampler-set, --quiet) or no meaning in a sweep (--resume).
+NOT_FILE_KEYS = {"strategy", "strategy_config", "seed", "order", "order_seed", "resume", "progress",
+                 "sampler_config"}
+# Run flags that keep their defaults in the sweep parser (lists, merged with the file's). Every
+# other run flag defaults to None there, to tell a flag given on the command line (which beats
+# the grid file) from one left alone (which the grid file may set).
+_KEEP_DEFAULT = ("imports", "settings")
+
+
+@dataclass(frozen=True)
+class OrderSpec:
+    """One task order of the grid: the stream's, a named one, a seeded random one, or explicit tasks."""
+
+    label: str
+    order: str = "default"
+    order_seed: int | None = None
+    tasks: tuple[str, ...] | None = None
+
+
+@dataclass
+class Grid:
+    strategies: list[tuple[str, dict[str, str]]] = field(default_factory=list)  # (name, settings)
+    seeds: list[int] = field(default_factory=list)
+    orders: list[OrderSpec] = field(default_factory=list)
+    settings: dict[str, str] = field(default_factory=dict)  # for every strategy
+    run: dict[str, Any] = field(default_factory=dict)  # run flags from the file
+
+
+@dataclass
+class PlannedRun:
+    label: str
+    config: Any  # RunConfig
+    run_id: str
+    path: Path
+
+
+@dataclass
+class SweepResult:
+    complete: int = 0
+    skipped: int = 0
+    failed: list[str] = field(default_factory=list)  # labels of the failed runs
+
+
+# -- parsing the grid ---------------------------------------------------------------------------
+def _as_setting(value: Any) -> str:
+    """A grid-file value as the string `--set` would give, so the file and the command line
+    build identical configs (and run ids): 1000 and "1000" both become 1000.0 for a float field."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, list):
+        return ",".join(_as_setting(v) for v in value)
+    return str(value)
+
+
+def _settings(where: str, table: Any) -> dict[str, str]:
+    if table is None:
+        return {}
+    if not isinstance(table, dict):
+        raise UsageError(f"{where}: expected a table of settings (key = value), not {table!r}")
+    out = {}
+    for key, value in table.items():
+        if isinstance(value, dict) or value is None:
+            raise UsageError(f"{where}: setting {key!r} must be a number, string, boolean or list")
+        out[str(key)] = _as_setting(value)
+    return out
+
+
+def parse_strategies(where: str, value: Any) -> list[tuple[str, dict[str, str]]]:
+    """`a,b` or ["a", "b"]; or {name: {settings}} / {name: [{variant}, {variant}]} (one run per variant)."""
+    if isinstance(value, str):
+        value = [v.strip() for v in value.split(",") if v.strip()]
+    if isinstance(value, list) and all(isinstance(v, str) for v in value) and value:
+        return [(name, {}) for name in value]
+    if isinstance(value, dict) and value:
+        out = []
+        for name, spec in value.items():
+            variants = spec if isinstance(spec, list) else [spec]
+            if not variants:
+                raise UsageError(f"{where}: strategies.{name} lists no variants")
+            out += [(str(name), _settings(f"{where}: strategies.{name}", v)) for v in variants]
+        return out
+    raise UsageError(f"{where}: strategies must be a list of names or a table of name = settings")
+
+
+def parse_seeds(where: str, value: Any) -> list[int]:
+    if isinstance(value, str):
+        try:
+            value = [int(v) for v in value.split(",") if v.strip()]
+        except ValueError:
+            raise UsageError(f"{where}: seeds must be integers separated by commas, not {value!r}") from None
+    if not isinstance(value, list) or not value or not all(type(v) is int for v in value):
+        raise UsageError(f"{where}: seeds must be a non-empty list of integers, not {value!r}")
+    if len(set(value)) != len(value):
+        raise UsageError(f"{where}: seeds repeat a value: {value}")
+    return value
+
+
+def _order_name(name: str) -> OrderSpec:
+    if name.startswith("random-") and name[len("random-"):].isdigit():
+        return OrderSpec(name, "random", int(name[len("random-"):]))
+    return OrderSpec(name, name)
+
+
+def parse_orders(where: str, value: Any) -> list[OrderSpec]:
+    """N (N random orders, order seeds 0..N-1); names such as `default,random-3,2`; or, in a file,
+    a list whose items are names or explicit task lists."""
+    if isinstance(value, str) and value.strip().isdigit():
+        value = int(value)
+    if type(value) is int:
+        if value < 1:
+            raise UsageError(f"{where}: orders = {value}: give at least one order")
+        return [OrderSpec(f"random-{k}", "random", k) for k in range(value)]
+    if isinstance(value, str):
+        value = [v.strip() for v in value.split(",") if v.strip()]
+    if not isinstance(value, list) or not value:
+        raise UsageError(f"{where}: orders must be a number, names separated by commas, or a list")
+    out = []
+    for i, item in enumerate(value):
+        if isinstance(item, str):
+            out.append(_order_name(item))
+        elif isinstance(item, list) and item and all(isinstance(t, str) for t in item):
+            out.append(OrderSpec(f"explicit-{i + 1}", tasks=tuple(item)))
+        else:
+            raise UsageError(f"{where}: order {i + 1} must be a name or a list of task names, not {item!r}")
+    return out
+
+
+def _read_file(path: Path, what: str) -> Any:
+    if not path.is_file():
+        raise UsageError(f"{what} {str(path)!r} does not exist")
+    text = path.read_text()
+    try:
+        if path.suffix.lower() == ".toml":
+            import tomllib  # Python 3.11+
+
+            return tomllib.loads(text)
+        if path.suffix.lower() in (".yaml", ".yml"):
+            import yaml
+
+            return yaml.safe_load(text)
+    except Exception as exc:  # TOMLDecodeError or yaml.YAMLError
+        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise UsageError(f"{what} {path.name}: cannot parse it ({first})") from None
+    return None  # not TOML or YAML: the caller decides
+
+
+def load_orders_file(path: str | Path) -> list[OrderSpec]:
+    """Explicit orders: TOML/YAML `orders = [[a, b, c], ...]` or `[orders] name = [a, b, c]`;
+    any other file holds one order per line, tasks separated by commas or spaces (# comments)."""
+    path = Path(path)
+    data = _read_file(path, "orders file")
+    where = f"orders file {path.name}"
+    if data is None:
+        lines = [ln.split("#", 1)[0].replace(",", " ").split() for ln in path.read_text().splitlines()]
+        data = {"orders": [ln for ln in lines if ln]}
+    if not isinstance(data, dict) or set(data) != {"orders"}:
+        raise UsageError(f"{where}: expected one key, 'orders'")
+    orders = data["orders"]
+    if isinstance(orders, dict):
+        specs = []
+        for name, tasks in orders.items():
+            if not isinstance(tasks, list) or not tasks or not all(isinstance(t, str) for t in tasks):
+                raise UsageError(f"{where}: order {name!r} must be a list of task names")
+            specs.append(OrderSpec(str(name), tasks=tuple(tasks)))
+        return specs
+    specs = parse_orders(where, orders)
+    if any(s.tasks is None for s in specs):
+        raise UsageError(f"{where}: every order must be a list of task names")
+    return specs
+
+
+def _type_ok(value: Any, hint: Any) -> bool:
+    origin = typing.get_origin(hint)
+    if origin in (typing.Union, types.UnionType):
+        return any(_type_ok(value, h) for h in typing.get_args(hint))
+    if hint is type(None):
+        return value is None
+    if origin is list:
+        (inner,) = typing.get_args(hint)
+        return isinstance(value, list) and all(_type_ok(v, inner) for v in value)
+    if hint is float:
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    if hint is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    return isinstance(value, hint)
+
+
+def file_run_keys(dests: set[str] | None = None) -> list[str]:
+    """Run flags a grid file may set by name: the RunConfig fields that are also flag names
+    (`dests`, when given) and `lr`."""
+    from benchmark.runner import RunConfig
+
+    keys = {f.name for f in dataclasses.fields(RunConfig)} - NOT_FILE_KEYS
+    return sorted((keys & dests if dests is not None else keys) | {"lr"})
+
+
+def load_grid(path: str | Path, run_keys: list[str] | None = None) -> Grid:
+    """Read and check a grid file (TOML or YAML); every problem is a one-line UsageError.
+    `run_keys`: the run flags it may set (default: `file_run_keys()`)."""
+    from benchmark.runner import RunConfig
+
+    path = Path(path)
+    if path.suffix.lower() not in (".toml", ".yaml", ".yml"):
+        raise UsageError(f"grid file {path.name}: expected a .toml, .yaml or .yml file")
+    data = _read_file(path, "grid file")
+    where = f"grid file {path.name}"
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise UsageError(f"{where}: expected a table of keys at the top level")
+    run_keys = run_keys if run_keys is not None else file_run_keys()
+    known = (*GRID_KEYS, *run_keys)
+    for key in data:
+        if key not in known:
+            close = difflib.get_close_matches(str(key), known, n=1)
+            hint = f" Did you mean {close[0]!r}?" if close else ""
+            raise UsageError(f"{where}: unknown key {key!r}.{hint} Known keys: {', '.join(sorted(known))}")
+    hints = typing.get_type_hints(RunConfig) | {"lr": float | None}
+    grid = Grid()
+    for key in run_keys:
+        if key in data:
+            if not _type_ok(data[key], hints[key]):
+                raise UsageError(f"{where}: {key} = {data[key]!r} is not a {hints[key]}")
+            grid.run[key] = data[key]
+    if "strategies" in data:
+        grid.strategies = parse_strategies(where, data["strategies"])
+    if "seeds" in data:
+        grid.seeds = parse_seeds(where, data["seeds"])
+    if "orders" in data:
+        grid.orders = parse_orders(where, data["orders"])
+    grid.settings = _settings(f"{where}: settings", data.get("settings"))
+    return grid
+
+
+# -- the command line ---------------------------------------------------------------------------
+def add_sweep_arguments(p: argparse.ArgumentParser) -> None:
+    """The grid's axes, for a parser that already has the run flags (`add_run_arguments`)."""
+    defaults = vars(p.parse_args([]))
+    p.set_defaults(run_defaults=defaults,
+                   **{dest: None for dest in defaults if dest not in _KEEP_DEFAULT})
+    g = p.add_argument_group("the grid (a single --strategy, --seed or --order also works)")
+    g.add_argument("--grid", default=None, metavar="FILE",
+                   help="TOML or YAML grid: strategies (with settings and variants), seeds, orders, "
+                        "settings, and run flags by name; flags on the command line override it")
+    g.add_argument("--strategies", default=None, metavar="A,B", help="strategies to run, e.g. finetune,ewc")
+    g.add_argument("--seeds", default=None, metavar="0,1,2", help="seeds, e.g. 0,1,2; default: --seed")
+    orders = g.add_mutually_exclusive_group()
+    orders.add_argument("--orders", default=None, metavar="N|A,B",
+                        help="N: N random orders with order seeds 0..N-1; or names separated by commas "
+                             "(default, random-K, or named orders of the stream); default: --order")
+    orders.add_argument("--orders-file", default=None, metavar="FILE",
+                        help="explicit task orders: one per line (tasks separated by commas), or "
+                             "TOML/YAML `orders = [[a, b], [b, a]]`")
+    g.add_argument("--dry-run", action="store_true", help="list the runs and what would happen to each")
+
+
+def grid_from_args(args: argparse.Namespace) -> tuple[Grid, argparse.Namespace, dict[str, str]]:
+    """The grid, the shared run flags (command line over grid file over `run`'s defaults) and the
+    strategy settings given on the command line (--set, --lr), which beat the file's."""
+    from benchmark.config import parse_assignments
+
+    grid = load_grid(args.grid, file_run_keys(set(args.run_defaults))) if args.grid else Grid()
+    merged = dict(args.run_defaults) | grid.run
+    merged |= {k: v for k, v in vars(args).items() if k in merged and v is not None}
+    cli_settings = parse_assignments(args.settings)
+    if args.lr is not None:
+        cli_settings["lr"] = str(args.lr)
+    if grid.run.get("lr") is not None:
+        grid.settings = {"lr": _as_setting(grid.run["lr"])} | grid.settings
+    run_args = argparse.Namespace(**(merged | {"settings": [], "lr": None}))
+
+    if args.strategy is not None and args.strategies is not None:
+        raise UsageError("give --strategy or --strategies, not both")
+    if args.strategy is not None or args.strategies is not None:
+        # names on the command line pick from the file's strategies, keeping their settings
+        chosen = parse_strategies("--strategies", args.strategies or args.strategy)
+        grid.strategies = [v for name, _ in chosen
+                           for v in ([v for v in grid.strategies if v[0] == name] or [(name, {})])]
+    elif not grid.strategies:
+        grid.strategies = [(run_args.strategy, {})]
+
+    if args.seed is not None and args.seeds is not None:
+        raise UsageError("give --seed or --seeds, not both")
+    if args.seed is not None:
+        grid.seeds = [args.seed]
+    elif args.seeds is not None:
+        grid.seeds = parse_seeds("--seeds", args.seeds)
+    elif not grid.seeds:
+        grid.seeds = [run_args.seed]
+
+    single = args.order is not None or args.order_seed is not None
+    if single and (args.orders is not None or args.orders_file is not None):
+        raise UsageError("give --order (and --order-seed) or --orders/--orders-file, not both")
+    if args.orders_file is not None:
+        grid.orders = load_orders_file(args.orders_file)
+    elif args.orders is not None:
+        grid.orders = parse_orders("--orders", args.orders)
+    elif single or not grid.orders:
+        order, seed = run_args.order, args.order_seed
+        grid.orders = [OrderSpec(f"random-{seed}" if seed is not None else order, order, seed)]
+    return grid, run_args, cli_settings
+
+
+def plan(grid: Grid, run_args: argparse.Namespace, cli_settings: dict[str, str] | None = None
+         ) -> list[PlannedRun]:
+    """Every run of the grid, resolved (names and settings checked) before any of them starts.
+    Strategy settings: the file's `settings`, then the strategy's own, then the command line's."""
+    from benchmark.__main__ import config_from_args
+    from benchmark.runner import Runner
+
+    base = config_from_args(run_args)
+    runs: list[PlannedRun] = []
+    seen: dict[str, str] = {}
+    for name, settings in grid.strategies:
+        shown = ",".join(f"{k}={v}" for k, v in settings.items())
+        for seed in grid.seeds:
+            for order in grid.orders:
+                label = f"{name}{f' ({shown})' if shown else ''} seed {seed} order {order.label}"
+                cfg = dataclasses.replace(
+                    base, strategy=name, seed=seed, resume=True,
+                    strategy_config=grid.settings | settings | (cli_settings or {}),
+                    order=order.order, order_seed=order.order_seed,
+                    tasks=list(order.tasks) if order.tasks else base.tasks,
+                )
+                try:
+                    runner = Runner(cfg)
+                except UsageError as exc:
+                    raise UsageError(f"{label}: {exc}") from None
+                if runner.run_id in seen:
+                    raise UsageError(f"{label} is the same run as {seen[runner.run_id]}; "
+                                     "remove one from the grid")
+                seen[runner.run_id] = label
+                runs.append(PlannedRun(label, cfg, runner.run_id, runner.path))
+    return runs
+
+
+def _status(path: Path) -> str | None:
+    from benchmark.results import read_run
+
+    if not path.exists():
+        return None
+    try:
+        return read_run(path)["status"]
+    except ValueError:
+        return "unreadable"
+
+
+def _echo(line: str) -> None:
+    print(line, flush=True)  # progress shows at once when the output goes to a file
+
+
+def run_sweep(runs: list[PlannedRun], echo: Callable[[str], None] = _echo,
+              result: SweepResult | None = None) -> SweepResult:
+    """Run the planned runs one after another; a failed run is reported and the next one starts.
+    Counts go into `result` as they happen (pass one in to keep them after an interruption)."""
+    from benchmark.runner import run
+
+    result = result if result is not None else SweepResult()
+    width = len(str(len(runs)))
+    for i, item in enumerate(runs, 1):
+        head = f"[{i:>{width}}/{len(runs)}] {item.label}"
+        before = _status(item.path)
+        if before == "complete":
+            result.skipped += 1
+            echo(f"{head}: skipped, already complete ({item.path.name})")
+            continue
+        t0 = time.perf_counter()
+        try:
+            record = run(item.config)
+        except Exception as exc:  # a failure inside the run is in its JSON too; the sweep goes on
+            message = str(exc).splitlines()[0] if str(exc) else ""
+            result.failed.append(item.label)
+            echo(f"{head}: FAILED after {time.perf_counter() - t0:.0f}s: {type(exc).__name__}: {message}")
+            continue
+        finally:
+            gc.collect()
+        result.complete += 1
+        final = record["metrics"].get("final_average")
+        score = "-" if final is None else f"{final * 100:.1f}"
+        resumed = f", resumed from {before}" if before else ""
+        echo(f"{head}: complete in {time.perf_counter() - t0:.0f}s{resumed}, "
+             f"final average {score} ({item.path.name})")
+    return result
+
+
+def cmd_sweep(args: argparse.Namespace) -> int:
+    grid, run_args, cli_settings = grid_from_args(args)
+    runs = plan(grid, run_args, cli_settings)
+    out_dir = Path(run_args.output_dir)
+    print(f"sweep: {len(runs)} runs ({len(grid.strategies)} strategy settings x {len(grid.seeds)} "
+          f"seeds x {len(grid.orders)} orders) into {out_dir}")
+    if args.dry_run:
+        for item in runs:
+            status = _status(item.path)
+            todo = {None: "new", "complete": "skip (complete)"}.get(status, f"resume ({status})")
+            print(f"  {item.label}: {todo} -> {item.path.name}")
+        return 0
+    result = SweepResult()
+    try:
+        result = run_sweep(runs, result=result)
+    except KeyboardInterrupt:
+        print(f"sweep interrupted after {result.complete} complete, {result.skipped} skipped, "
+              f"{len(result.failed)} failed; run the same command again to continue")
+        return 130
+    print(f"sweep done: {result.complete} complete, {result.skipped} skipped (already complete), "
+          f"{len(result.failed)} failed; run JSONs in {out_dir}")
+    if result.failed:
+        print("failed: " + "; ".join(result.failed) + " (their JSONs hold the error; rerun to retry)")
+        return 1
+    print(f"next: python -m benchmark leaderboard {out_dir}")
+    return 0

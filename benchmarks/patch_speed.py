@@ -1,0 +1,116 @@
+"""Training-step time of each per-task patch strategy relative to full fine-tuning.
+
+    python benchmarks/patch_speed.py                       # tiny random BERT (seconds)
+    python benchmarks/patch_speed.py --model minilm --steps 3 --seq-len 64
+
+Each strategy gets a fresh model, one two-class task and its default settings; the script times
+`strategy.train_step` on random batches of a fixed shape, one step of each strategy in turn
+(after warm-up steps), and prints a table:
+median milliseconds per step, that time relative to `finetune`, and the parameters the task
+added (head, patch) and trained, measured from the model's tensors as the runner does.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from benchmark.data import Batch, Examples, TaskData
+from benchmark.errors import UsageError
+from benchmark.model import MultiTaskModel, added_params, load_pretrained, param_snapshot
+from benchmark.runner import GradientTracker, RunContext
+from benchmark.tasks import TaskSpec
+from benchmark.testing import make_tiny_model
+from strategies.base import STRATEGIES, Phase
+
+DEFAULT = ["finetune", "head-only", "bitfit", "scale-bias", "ln-tuning", "ia3", "lora", "adapters", "pals"]
+
+
+def fake_task(n: int, seq_len: int, vocab: int, generator: torch.Generator) -> TaskData:
+    spec = TaskSpec("bench", dataset="none", label_names=("a", "b"))
+    ids = torch.randint(5, vocab, (n, seq_len), generator=generator).tolist()
+    ex = Examples(ids, None, np.asarray([i % 2 for i in range(n)], dtype=np.float32))
+    return TaskData(spec, 0, ex, ex, n)
+
+
+class Bench:
+    """One strategy on a fresh model with one two-class task, ready to take timed steps."""
+
+    def __init__(self, name: str, model_path: str, args: argparse.Namespace) -> None:
+        torch.manual_seed(0)
+        tokenizer, encoder = load_pretrained(model_path)
+        self.model = MultiTaskModel(encoder)
+        g = torch.Generator().manual_seed(0)
+        self.task = fake_task(args.batch_size * (args.warmup + args.steps), args.seq_len, encoder.config.vocab_size, g)
+        ctx = RunContext(seed=0, epochs=1, batch_size=args.batch_size, eval_batch_size=args.batch_size,
+                         device=torch.device("cpu"), precision=args.precision, pad_id=tokenizer.pad_token_id or 0,
+                         tasks=[self.task], scenario="task-incremental", show_progress=False)
+        self.strategy = STRATEGIES.get(name)()
+        self.strategy.setup(self.model, ctx)
+        before = param_snapshot(self.model)
+        self.model.add_task(self.task.spec, 0, seed=0)
+        self.strategy.before_task(Phase(0, [self.task]))
+        self.head, self.patch = added_params(before, param_snapshot(self.model))
+        self.tracker = GradientTracker(self.model)
+        self.ids, self.batch_size, self.times = torch.tensor(self.task.train.input_ids), args.batch_size, []
+
+    def step(self, i: int, timed: bool) -> None:
+        rows = slice(i * self.batch_size, (i + 1) * self.batch_size)
+        batch = Batch(self.ids[rows], torch.ones_like(self.ids[rows]), None,
+                      torch.as_tensor(self.task.train.labels[rows]), torch.zeros(self.batch_size, dtype=torch.long))
+        t0 = time.perf_counter()
+        self.strategy.train_step(batch)
+        if timed:
+            self.times.append(time.perf_counter() - t0)
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--model", default="tiny", help="tiny (a random 2-layer BERT), minilm, or a model folder / Hub id")
+    p.add_argument("--strategies", default=",".join(DEFAULT), help="comma-separated; finetune is the reference")
+    p.add_argument("--steps", type=int, default=20, help="timed steps per strategy")
+    p.add_argument("--warmup", type=int, default=2, help="untimed steps first")
+    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--seq-len", type=int, default=32, help="tokens per example (no padding)")
+    p.add_argument("--precision", default="fp32", choices=["fp32", "bf16"])
+    p.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
+    args = p.parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    names = [n.strip() for n in args.strategies.split(",") if n.strip()]
+    if "finetune" not in names:
+        names.insert(0, "finetune")
+    with tempfile.TemporaryDirectory() as tmp:
+        model_path = str(make_tiny_model(Path(tmp) / "tiny")) if args.model == "tiny" else args.model
+        backbone = sum(p.numel() for p in load_pretrained(model_path)[1].parameters())
+        benches = {}
+        for name in names:
+            try:
+                benches[name] = Bench(name, model_path, args)
+            except UsageError as exc:  # e.g. peft not installed
+                print(f"{name}: skipped ({exc})", file=sys.stderr)
+    # round robin, one step of each strategy in turn: on a shared machine a change of load
+    # then slows every strategy alike instead of whichever happens to be running
+    for i in range(args.warmup + args.steps):
+        for bench in benches.values():
+            bench.step(i, timed=i >= args.warmup)
+    print(f"model {args.model} ({backbone:,} backbone params), batch {args.batch_size} x {args.seq_len} tokens, "
+          f"{args.precision}, {torch.get_num_threads()} threads, median of {args.steps} steps")
+    print(f"{'strategy':<12} {'ms/step':>9} {'x finetune':>10} {'head':>8} {'patch/task':>11} {'% backbone':>10} {'trained':>11}")
+    ref = statistics.median(benches["finetune"].times)
+    for name, b in benches.items():
+        ms = statistics.median(b.times)
+        print(f"{name:<12} {1000 * ms:>9.1f} {ms / ref:>10.2f} {b.head:>8,} {b.patch:>11,} "
+              f"{100 * b.patch / backbone:>9.2f}% {b.tracker.close():>11,}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,130 @@
+"""Training-step time of each continual-learning strategy relative to fine-tuning, on a second task
+(when there is something to protect: a Fisher, a teacher, a memory), plus the cost of the work
+between tasks.
+
+    python benchmarks/strategy_overhead.py                        # tiny random BERT (seconds)
+    python benchmarks/strategy_overhead.py --model minilm --steps 5
+
+Each strategy gets a fresh model and two two-class tasks of random token sequences of one length.
+It trains a few steps of the first task and finishes it (`after_task`: Fisher, teacher, memory
+selection; timed), then times the second task's steps: drawing the batch (replay collates memory
+examples into it) plus `train_step`. The table gives the median milliseconds per step, that time
+relative to `finetune`, the examples in a step, the seconds `after_task` took on the first task, and
+the floats and examples kept after it (as the runner counts them).
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from benchmark.data import Examples, TaskData
+from benchmark.model import MultiTaskModel, load_pretrained
+from benchmark.runner import RunContext
+from benchmark.tasks import TaskSpec
+from benchmark.testing import make_tiny_model
+from strategies.base import STRATEGIES, Phase
+
+DEFAULT = ["finetune", "ewc", "online-ewc", "lwf", "replay", "coreset-replay", "sparse-replay", "agem"]
+
+
+def fake_task(index: int, n: int, seq_len: int, vocab: int, generator: torch.Generator) -> TaskData:
+    spec = TaskSpec(f"bench{index}", dataset="none", label_names=("a", "b"))
+    ids = torch.randint(5, vocab, (n, seq_len), generator=generator).tolist()
+    labels = torch.randint(0, 2, (n,), generator=generator).numpy().astype(np.float32)
+    ex = Examples(ids, None, labels)
+    return TaskData(spec, index, ex, ex, n)
+
+
+def time_strategy(name: str, model_path: str, settings: dict, args: argparse.Namespace) -> dict:
+    from benchmark.config import build_config
+
+    torch.manual_seed(0)
+    tokenizer, encoder = load_pretrained(model_path)
+    model = MultiTaskModel(encoder)
+    g = torch.Generator().manual_seed(0)
+    n = args.batch_size * (args.warmup + args.steps)
+    tasks = [fake_task(i, n, args.seq_len, encoder.config.vocab_size, g) for i in range(2)]
+    ctx = RunContext(seed=0, epochs=1, batch_size=args.batch_size, eval_batch_size=args.batch_size,
+                     device=torch.device("cpu"), precision=args.precision, pad_id=tokenizer.pad_token_id or 0,
+                     tasks=tasks, scenario="task-incremental", show_progress=False)
+    cls = STRATEGIES.get(name)
+    strategy = cls(build_config(cls.Config, settings))
+    strategy.setup(model, ctx)
+
+    first = Phase(0, [tasks[0]])
+    model.add_task(tasks[0].spec, 0, seed=0)
+    strategy.before_task(first)
+    for _, batch in zip(range(args.first_steps), strategy.batches(first)):
+        strategy.train_step(batch)
+    t0 = time.perf_counter()
+    strategy.after_task(first)
+    after_s = time.perf_counter() - t0
+    state = strategy.state_size()
+
+    second = Phase(1, [tasks[1]])
+    model.add_task(tasks[1].spec, 1, seed=0)
+    strategy.before_task(second)
+    times, sizes = [], []
+    batches = iter(strategy.batches(second))
+    for step in range(args.warmup + args.steps):
+        t0 = time.perf_counter()
+        batch = next(batches, None)
+        if batch is None:
+            break
+        strategy.train_step(batch)
+        if step >= args.warmup:
+            times.append(time.perf_counter() - t0)
+            sizes.append(len(batch))
+    return {"ms": 1000 * statistics.median(times), "examples": statistics.median(sizes), "after_s": after_s,
+            "floats": state.floats, "memory": state.examples}
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--model", default="tiny", help="tiny (a random 2-layer BERT), minilm, or a model folder / Hub id")
+    p.add_argument("--strategies", default=",".join(DEFAULT), help="comma-separated; finetune is the reference")
+    p.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE", dest="settings",
+                   help="settings for every strategy that has them (e.g. fisher_samples=64)")
+    p.add_argument("--steps", type=int, default=20, help="timed steps per strategy")
+    p.add_argument("--warmup", type=int, default=2, help="untimed steps first")
+    p.add_argument("--first-steps", type=int, default=2, help="training steps on the first task")
+    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--seq-len", type=int, default=32, help="tokens per example (no padding)")
+    p.add_argument("--precision", default="fp32", choices=["fp32", "bf16"])
+    p.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
+    args = p.parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    from benchmark.config import parse_assignments
+
+    common = parse_assignments(args.settings)
+    names = [n.strip() for n in args.strategies.split(",") if n.strip()]
+    if "finetune" not in names:
+        names.insert(0, "finetune")
+    with tempfile.TemporaryDirectory() as tmp:
+        model_path = str(make_tiny_model(Path(tmp) / "tiny")) if args.model == "tiny" else args.model
+        rows = {}
+        for name in names:
+            fields = STRATEGIES.get(name).Config.__dataclass_fields__
+            rows[name] = time_strategy(name, model_path, {k: v for k, v in common.items() if k in fields}, args)
+    print(f"model {args.model}, batch {args.batch_size} x {args.seq_len} tokens, {args.precision}, "
+          f"{torch.get_num_threads()} threads, median of {args.steps} steps on the second task")
+    print(f"{'strategy':<15} {'ms/step':>8} {'x finetune':>10} {'examples':>8} {'after task':>10} "
+          f"{'state floats':>13} {'memory':>7}")
+    ref = rows["finetune"]["ms"]
+    for name, r in rows.items():
+        print(f"{name:<15} {r['ms']:>8.1f} {r['ms'] / ref:>10.2f} {r['examples']:>8.0f} {r['after_s']:>9.2f}s "
+              f"{r['floats']:>13,} {r['memory']:>7,}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,94 @@
+"""Averaged gradient episodic memory, A-GEM (Chaudhry et al., 2019, ICLR, eq. 11): keep a random
+memory of each finished task; at each step compute the reference gradient g_ref of the loss on a
+batch drawn from the memory, and when the current gradient g would increase it (g·g_ref < 0) step
+along its projection instead,
+
+    g̃ = g - (g·g_ref / g_ref·g_ref) g_ref.
+
+The model's gradients live in one flat buffer (each .grad a view of it), made once per task, so
+dot products and the projection act on the whole gradient without gathering or copying it.
+Parameters are one vector here, as in the paper: a projection may move an old task's head.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import torch
+
+from benchmark.data import Batch
+from benchmark.errors import UsageError
+from strategies.base import Phase, register
+from strategies.replay import MemoryConfig, MemoryStrategy
+
+
+@dataclass
+class AGEMConfig(MemoryConfig):
+    ref_batch_size: int = field(default=0, metadata={
+        "help": "memory examples per reference gradient (0 = the training batch size)"})
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.ref_batch_size < 0:
+            raise UsageError(f"ref_batch_size must be >= 0, not {self.ref_batch_size}")
+
+
+def project_(g: torch.Tensor, g_ref: torch.Tensor) -> bool:
+    """In place, g <- g - (g·g_ref / g_ref·g_ref) g_ref when g·g_ref < 0; whether it projected."""
+    dot = torch.dot(g, g_ref)
+    if dot >= 0:
+        return False
+    g.sub_(g_ref, alpha=float(dot / torch.dot(g_ref, g_ref)))
+    return True
+
+
+@register("agem")
+class AGEM(MemoryStrategy):
+    """A-GEM: project the gradient so the loss on a memory batch does not increase."""
+
+    Config = AGEMConfig
+
+    def before_task(self, phase: Phase) -> None:
+        super().before_task(phase)
+        params = [p for group in self.optimizer.param_groups for p in group["params"]]
+        if len({p.dtype for p in params}) != 1:
+            raise UsageError("agem needs all trainable parameters in one dtype")
+        self._flat = torch.zeros(sum(p.numel() for p in params), dtype=params[0].dtype, device=params[0].device)
+        self._ref = torch.empty_like(self._flat)
+        self._params, start = params, 0
+        for p in params:  # backward accumulates into these views in place
+            p.grad = self._flat[start : start + p.numel()].view_as(p)
+            start += p.numel()
+        self._generator = self.ctx.generator("agem", phase.index)
+        self.projections = 0
+
+    def train_step(self, batch: Batch) -> float:
+        self.model.train()
+        memory = len(self.memory_) > 0
+        if memory:
+            k = self.config.ref_batch_size or self.ctx.batch_size
+            with self.ctx.autocast():
+                ref_loss = self.model.loss(self.ctx.collate(self.memory_.sample(k, self._generator)))
+            ref_loss.backward()
+            self._ref.copy_(self._flat)
+            self._flat.zero_()
+        with self.ctx.autocast():
+            loss = self.loss(batch)
+        loss.backward()
+        if memory and project_(self._flat, self._ref):
+            self.projections += 1
+        self.optimizer_step()
+        return loss.item()
+
+    def optimizer_step(self) -> None:
+        if self.config.max_grad_norm > 0:
+            torch.nn.utils.clip_grad_norm_(self._params, self.config.max_grad_norm)
+        self.optimizer.step()
+        self.scheduler.step()
+        self._flat.zero_()  # zeroed, not set to None: the .grad views must survive
+
+    def after_task(self, phase: Phase) -> None:
+        for p in self.model.parameters():
+            p.grad = None
+        self._flat = self._ref = self._params = None
+        super().after_task(phase)

@@ -1,0 +1,33 @@
+"""Coreset replay: experience replay (strategies/replay.py) whose memory is chosen by a coreset
+selector from data_selection instead of at random, e.g. herding per class as in iCaRL (Rebuffi et
+al., 2017, Algorithm 4), k-center (Sener & Savarese, 2018) or predictive entropy. The training loss
+is replay's: each batch of the current task plus a uniform draw from the memory."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from data_selection.base import SELECTORS
+from strategies.base import register
+from strategies.replay import Replay, ReplayConfig
+
+
+@dataclass
+class CoresetReplayConfig(ReplayConfig):
+    selector: str = field(default="herding", metadata={
+        "help": "coreset selector from data_selection (random, class-balanced, herding, k-center, "
+                "k-means, entropy, margin, el2n, ...)"})
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        SELECTORS.get(self.selector)  # an unknown name fails here, with a did-you-mean
+
+
+@register("coreset-replay")
+class CoresetReplay(Replay):
+    """Replay with a memory chosen by a coreset selector (default: herding per class)."""
+
+    Config = CoresetReplayConfig
+
+    def selector_name(self) -> str:
+        return self.config.selector

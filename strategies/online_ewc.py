@@ -1,0 +1,37 @@
+"""Online EWC (Schwarz et al., 2018, "Progress & Compress: A scalable framework for continual
+learning"): EWC (strategies/ewc.py) with one running Fisher and one anchor instead of one per task,
+
+    F* <- γ F* + F_t,   θ* <- θ_t,   L(θ) = L_t(θ) + λ/2 Σ_i F*_i (θ_i - θ*_i)^2,
+
+so the state stays two backbone copies however long the stream (γ < 1 forgets old importances).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from benchmark.errors import UsageError
+from strategies.base import register
+from strategies.ewc import EWC, EWCConfig, Tensors
+
+
+@dataclass
+class OnlineEWCConfig(EWCConfig):
+    gamma: float = field(default=1.0, metadata={"help": "decay of the running Fisher (1 = no decay)"})
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if not 0 <= self.gamma <= 1:
+            raise UsageError(f"gamma must be in [0, 1], not {self.gamma}")
+
+
+@register("online-ewc")
+class OnlineEWC(EWC):
+    """Online EWC: one running Fisher (decay gamma) and one anchor, constant state (Schwarz et al. 2018)."""
+
+    Config = OnlineEWCConfig
+
+    def remember(self, fisher: Tensors, anchor: Tensors) -> None:
+        if self.fishers_:
+            fisher = {n: self.config.gamma * self.fishers_[0][n] + f for n, f in fisher.items()}
+        self.fishers_, self.anchors_ = [fisher], [anchor]

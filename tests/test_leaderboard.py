@@ -1,0 +1,163 @@
+"""The leaderboard on hand-written run JSONs: aggregates equal hand-computed numbers, groups stay
+apart, unfinished runs are counted and left out, foreign files give a warning."""
+
+import json
+import math
+
+import pandas as pd
+import pytest
+from run_records import make_record, write
+
+from benchmark.__main__ import main
+from benchmark.leaderboard import aggregate, load_runs, runs_frame
+
+
+def metrics(final: float, forgetting: float | None = None, bwt: float | None = None,
+            la: float = 0.8) -> dict:
+    return {"final_average": final, "average_curve": [final], "forgetting": forgetting, "bwt": bwt,
+            "learning_accuracy": la, "fwt": None}
+
+
+def board_of(folder):
+    loaded = load_runs(folder)
+    return aggregate(runs_frame(loaded.runs)), loaded
+
+
+def test_means_and_stds_over_seeds_and_orders_are_the_hand_computed_ones(tmp_path):
+    # finetune on glue-small: two seeds x two orders, with chosen numbers
+    finals = {(0, "default"): 0.6, (1, "default"): 0.7, (0, "random-0"): 0.8, (1, "random-0"): 0.9}
+    forgets = {(0, "default"): 0.10, (1, "default"): 0.20, (0, "random-0"): 0.30, (1, "random-0"): 0.40}
+    walls = {(0, "default"): 100.0, (1, "default"): 200.0, (0, "random-0"): 300.0, (1, "random-0"): 400.0}
+    for (seed, order), final in finals.items():
+        tasks = ("sst2", "mrpc", "stsb", "rte") if order == "default" else ("rte", "sst2", "stsb", "mrpc")
+        write(tmp_path, make_record("finetune", seed, order=order, tasks=tasks,
+                                    metrics=metrics(final, forgets[seed, order], -forgets[seed, order]),
+                                    params_per_task=50, backbone=10_000, wall_time_s=walls[seed, order]))
+    board, loaded = board_of(tmp_path)
+    assert len(loaded.runs) == 4 and len(board) == 1
+    row = board.iloc[0]
+    assert (row["n_runs"], row["n_seeds"], row["n_orders"], row["seeds"]) == (4, 2, 2, "0,1")
+    # mean 0.75; sample std sqrt(((.15^2 + .05^2) * 2) / 3)
+    assert row["final_average_mean"] == pytest.approx(0.75)
+    assert row["final_average_std"] == pytest.approx(math.sqrt(0.05 / 3))
+    assert row["forgetting_mean"] == pytest.approx(0.25)
+    assert row["forgetting_std"] == pytest.approx(math.sqrt(0.05 / 3))
+    assert row["bwt_mean"] == pytest.approx(-0.25)
+    assert row["learning_accuracy_mean"] == pytest.approx(0.8) and row["learning_accuracy_std"] == 0
+    assert row["wall_time_s_mean"] == pytest.approx(250.0)
+    assert row["wall_time_s_std"] == pytest.approx(math.sqrt((150**2 + 50**2) * 2 / 3))
+    # 4 tasks x 50 parameters on a 10,000-parameter backbone
+    assert row["params_added_mean"] == 200 and row["params_added_per_task_mean"] == 50
+    assert row["params_added_pct_mean"] == pytest.approx(2.0)
+    assert row["params_added_per_task_pct_mean"] == pytest.approx(0.5)
+    assert math.isnan(row["fwt_mean"])
+
+
+def test_streams_models_scenarios_and_configs_stay_apart(tmp_path):
+    cases = [  # (stream, model, scenario, strategy, config, final average)
+        ("glue-small", "minilm", "task-incremental", "finetune", {}, 0.70),
+        ("glue-small", "bert-base-uncased", "task-incremental", "finetune", {}, 0.80),
+        ("text5", "minilm", "class-incremental", "finetune", {}, 0.30),
+        ("text5", "minilm", "task-incremental", "finetune", {}, 0.90),
+        ("glue-small", "minilm", "task-incremental", "ewc", {"ewc_lambda": 100.0}, 0.72),
+        ("glue-small", "minilm", "task-incremental", "ewc", {"ewc_lambda": 1000.0}, 0.74),
+    ]
+    for seed in (0, 1):
+        for stream, model, scenario, strategy, config, final in cases:
+            tasks = ("yelp", "agnews", "dbpedia", "amazon", "yahoo") if stream == "text5" else ("sst2", "mrpc", "stsb", "rte")
+            write(tmp_path / stream, make_record(strategy, seed, stream=stream, model=model, scenario=scenario,
+                                                 tasks=tasks, strategy_config=config,
+                                                 metrics=metrics(final + 0.01 * seed)))
+    board, _ = board_of(tmp_path)
+    assert len(board) == len(cases) and (board["n_runs"] == 2).all()
+    got = {(r.stream, r.model, r.scenario, r.config): r.final_average_mean for r in board.itertuples()}
+    for stream, model, scenario, strategy, config, final in cases:
+        label = strategy if not config else f"ewc (ewc_lambda={config['ewc_lambda']})"
+        assert got[stream, model, scenario, label] == pytest.approx(final + 0.005)
+    # sorted by the setting (stream first), then final average, best first
+    assert list(board["stream"]) == sorted(board["stream"])
+    glue_minilm = board[(board["stream"] == "glue-small") & (board["model"] == "minilm")]
+    assert list(glue_minilm["final_average_mean"]) == sorted(glue_minilm["final_average_mean"], reverse=True)
+
+
+def test_other_recorded_run_settings_separate_groups_too(tmp_path, capsys):
+    # a run JSON from before `sampler` existed groups with sampler = proportional
+    variants = [({}, 0.50), ({"sampler": "proportional", "sampler_config": {}}, 0.70),
+                ({"sampler": "temperature", "sampler_config": {"temperature": 5.0}}, 0.90),
+                ({"mtl_tasks": 2}, 0.30)]
+    for i, (extra, final) in enumerate(variants):
+        write(tmp_path, make_record("joint", i, run_extra=extra, metrics=metrics(final)))
+    board, _ = board_of(tmp_path)
+    assert len(board) == 3
+    assert sorted(board["final_average_mean"].round(6)) == [0.3, 0.6, 0.9]
+    assert {"sampler", "sampler_config", "mtl_tasks"} <= set(board.columns)
+    assert main(["leaderboard", str(tmp_path)]) == 0
+    header = capsys.readouterr().out.splitlines()[0].split()
+    assert header[:4] == ["stream", "mtl_tasks", "sampler", "sampler_config"]  # they differ, so shown
+
+
+def test_unfinished_runs_are_left_out_and_counted(tmp_path, capsys):
+    write(tmp_path, make_record("finetune", 0, metrics=metrics(0.5)))
+    write(tmp_path, make_record("finetune", 1, metrics=metrics(0.7)))
+    write(tmp_path, make_record("finetune", 2, metrics=metrics(0.0), status="failed"))
+    write(tmp_path, make_record("finetune", 3, metrics=metrics(0.0), status="running"))
+    write(tmp_path, make_record("finetune", 4, metrics=metrics(0.0), status="interrupted"))
+    write(tmp_path, make_record("joint", 0, metrics=metrics(0.0), status="failed"))
+    board, loaded = board_of(tmp_path)
+    assert dict(loaded.incomplete) == {"failed": 2, "running": 1, "interrupted": 1}
+    assert len(board) == 1 and board.iloc[0]["n_runs"] == 2
+    assert board.iloc[0]["final_average_mean"] == pytest.approx(0.6)
+    assert main(["leaderboard", str(tmp_path)]) == 0
+    err = capsys.readouterr().err
+    assert "left out 4 unfinished (2 failed, 1 interrupted, 1 running)" in err
+
+
+def test_foreign_and_malformed_files_give_one_warning_each(tmp_path, capsys):
+    write(tmp_path, make_record("finetune", 0, metrics=metrics(0.5)))
+    (tmp_path / "broken.json").write_text('{"run_id": ')
+    (tmp_path / "package.json").write_text(json.dumps({"name": "something else"}))
+    (tmp_path / "list.json").write_text("[1, 2]")
+    bad = make_record("finetune", 1, metrics=metrics(0.5))
+    del bad["cost"]["params_added"]
+    write(tmp_path, bad, "half.json")
+    short = make_record("finetune", 2, metrics=metrics(0.5))
+    short["R"] = short["R"][:2]
+    write(tmp_path, short, "short.json")
+    assert main(["leaderboard", str(tmp_path)]) == 0
+    captured = capsys.readouterr()
+    warnings = [ln for ln in captured.err.splitlines() if ln.startswith("warning:")]
+    assert len(warnings) == 5 and "Traceback" not in captured.err
+    for name in ("broken.json", "package.json", "list.json", "half.json", "short.json"):
+        assert sum(str(tmp_path / name) in w for w in warnings) == 1
+    assert "finetune" in captured.out
+    table = pd.read_csv(tmp_path / "leaderboard.csv")
+    assert len(table) == 1 and table.loc[0, "n_runs"] == 1
+
+
+def test_csv_and_markdown_output(tmp_path, capsys):
+    for seed, final in ((0, 0.5), (1, 0.7)):
+        write(tmp_path / "runs", make_record("finetune", seed, metrics=metrics(final, 0.1, -0.1)))
+        write(tmp_path / "runs", make_record("joint", seed, plan=[[0, 1, 2, 3]], metrics=metrics(final + 0.2)))
+    out = tmp_path / "board" / "lb.csv"
+    assert main(["leaderboard", str(tmp_path / "runs"), "--format", "markdown", "--output", str(out)]) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert lines[0].startswith("| stream | model | strategy | runs | final avg |")
+    assert lines[1].startswith("|:---|:---|:---|---:|")
+    assert lines[2].startswith("| glue-small | minilm | joint | 2 | 80.0 ± 14.1 | - |")
+    assert lines[3].startswith("| glue-small | minilm | finetune | 2 | 60.0 ± 14.1 | 10.0 ± 0.0 |")
+    table = pd.read_csv(out)
+    for col in ("stream", "scenario", "model", "strategy", "config", "n_runs", "n_seeds", "n_orders",
+                "final_average_mean", "final_average_std", "forgetting_mean", "bwt_std",
+                "learning_accuracy_mean", "params_added_mean", "params_added_per_task_mean",
+                "params_added_pct_mean", "state_floats_mean", "memory_examples_mean", "wall_time_s_mean"):
+        assert col in table.columns, col
+    assert list(table["strategy"]) == ["joint", "finetune"]
+
+
+def test_a_folder_without_complete_runs_is_one_line_and_exit_2(tmp_path, capsys):
+    write(tmp_path, make_record("finetune", 0, metrics=metrics(0.0), status="failed"))
+    assert main(["leaderboard", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: no complete runs") and "1 failed" in err and err.count("\n") == 1
+    assert main(["leaderboard", str(tmp_path / "nowhere")]) == 2
+    assert "no results folder" in capsys.readouterr().err

@@ -1,0 +1,77 @@
+"""Figures from hand-written run JSONs: every figure is written, per stream and model, as a PNG."""
+
+import math
+
+import pytest
+from run_records import make_record, write
+
+from benchmark.__main__ import main
+from benchmark.plots import _setting_slugs, interval_half_width, pareto_front, plot_results
+
+PNG = b"\x89PNG\r\n\x1a\n"
+
+
+def populate(folder):
+    """Two settings (glue-small with MiniLM, text5 with BERT), three strategies, three seeds, and a
+    second order for finetune; joint trains everything in one phase."""
+    glue = ("sst2", "mrpc", "stsb", "rte")
+    for seed in range(3):
+        d = 0.02 * seed
+        write(folder, make_record("finetune", seed, R=[[0.9 - d, None, None, None], [0.7, 0.8, None, None],
+                                                      [0.6, 0.7, 0.85, None], [0.5, 0.6, 0.7, 0.6 + d]]))
+        write(folder, make_record("finetune", seed, order="random-0", tasks=("rte", "stsb", "sst2", "mrpc")))
+        write(folder, make_record("joint", seed, plan=[[0, 1, 2, 3]], R=[[0.85, 0.8 + d, 0.82, 0.66]]))
+        write(folder, make_record("adapters", seed, params_per_task=150_000, tasks=glue))
+        write(folder, make_record("finetune", seed, stream="text5", model="bert-base-uncased",
+                                  scenario="class-incremental", tasks=("yelp", "agnews", "dbpedia", "amazon", "yahoo"),
+                                  backbone=109_482_240))
+    write(folder, make_record("finetune", 9, status="failed"))  # left out
+
+
+def test_every_figure_is_written_per_setting(tmp_path, capsys):
+    populate(tmp_path / "runs")
+    out = tmp_path / "figures"
+    assert main(["plot", str(tmp_path / "runs"), "--out", str(out)]) == 0
+    names = sorted(p.name for p in out.iterdir())
+    expected = sorted(f"{kind}_{setting}.png" for kind in ("heatmap", "stream", "forgetting", "pareto")
+                      for setting in ("glue-small_minilm", "text5_bert-base-uncased"))
+    assert names == expected
+    for p in out.iterdir():
+        data = p.read_bytes()
+        assert data.startswith(PNG) and len(data) > 10_000
+    printed = capsys.readouterr().out.split()
+    assert sorted(printed) == sorted(str(out / n) for n in expected)
+
+
+def test_per_run_heatmaps_and_standard_error(tmp_path):
+    for seed in (0, 1):
+        write(tmp_path / "runs", make_record("finetune", seed, tasks=("sst2", "rte")))
+    write(tmp_path / "runs", make_record("finetune", 2, tasks=("sst2", "rte"), status="running"))
+    files = plot_results(tmp_path / "runs", tmp_path / "figs", per_run=True, interval="se")
+    per_run = sorted(f.name for f in files if f.name.startswith("heatmap_run_"))
+    assert len(files) == 4 + 2 and len(per_run) == 2  # the complete runs only
+    assert all(f.read_bytes().startswith(PNG) and f.stat().st_size > 5_000 for f in files)
+
+
+def test_interval_half_widths():
+    # values 1, 2, 3: standard deviation 1, standard error 1/sqrt(3), t(0.975, 2 dof) = 4.3027
+    assert interval_half_width([1, 2, 3], "se") == pytest.approx(1 / math.sqrt(3))
+    assert interval_half_width([1, 2, 3], "ci95") == pytest.approx(4.302653 / math.sqrt(3), rel=1e-5)
+    assert math.isnan(interval_half_width([5.0], "ci95"))
+    assert interval_half_width([1, float("nan"), 3], "se") == pytest.approx(1.0)
+
+
+def test_pareto_front_keeps_the_points_nothing_beats():
+    params = [10, 10, 100, 1000, 50, 5000]
+    scores = [60, 65, 64, 80, 70, 79]
+    # (10, 65) beats (10, 60); (50, 70) beats (100, 64); (1000, 80) beats (5000, 79)
+    assert pareto_front(params, scores) == [1, 4, 3]
+
+
+def test_file_names_tell_settings_apart_by_what_differs():
+    names = ["stream", "scenario", "model", "epochs", "mtl_tasks"]
+    keys = [("glue", "task-incremental", "minilm", 1, None), ("glue", "task-incremental", "minilm", 1, 2.0),
+            ("glue", "task-incremental", "minilm", 3, None), ("text5", "class-incremental", "/m/bert", 1, None)]
+    assert _setting_slugs(names, keys) == [
+        "glue_minilm_epochs-1_mtl_tasks-none", "glue_minilm_epochs-1_mtl_tasks-2",
+        "glue_minilm_epochs-3_mtl_tasks-none", "text5_bert"]

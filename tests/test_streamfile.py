@@ -1,0 +1,134 @@
+"""User stream files: a CSV and a JSONL task end to end, and one clear error per mistake."""
+
+import json
+
+import pytest
+
+from benchmark.__main__ import main
+from benchmark.errors import UsageError
+from benchmark.streamfile import load_stream_file
+
+GOOD = """
+name = "support"
+max_train = 0
+
+[[tasks]]
+name = "tickets"
+train = "tickets_train.csv"
+test = "tickets_test.csv"
+text = ["subject", "body"]
+label = "category"
+label_names = ["bug", "question"]
+
+[[tasks]]
+name = "reviews"
+train = "reviews_train.jsonl"
+test = "reviews_test.jsonl"
+text = "review"
+label_names = ["neg", "pos"]
+"""
+
+
+@pytest.fixture
+def stream_dir(tmp_path):
+    import random
+
+    rng = random.Random(0)
+    words = ["red", "blue", "w0", "w1", "w2", "w3"]
+    with open(tmp_path / "tickets_train.csv", "w") as f, open(tmp_path / "tickets_test.csv", "w") as g:
+        f.write("subject,body,category\n")
+        g.write("subject,body,category\n")
+        for i in range(300):
+            ws = [rng.choice(words) for _ in range(6)]
+            (f if i < 240 else g).write(f"{ws[0]},{' '.join(ws[1:])},{'bug' if 'red' in ws else 'question'}\n")
+    for split, n in (("train", 240), ("test", 60)):
+        with open(tmp_path / f"reviews_{split}.jsonl", "w") as f:
+            for _ in range(n):
+                ws = [rng.choice(words) for _ in range(6)]
+                f.write(json.dumps({"review": " ".join(ws), "label": int("blue" in ws)}) + "\n")
+    (tmp_path / "stream.toml").write_text(GOOD)
+    return tmp_path
+
+
+def test_csv_and_jsonl_tasks_run_end_to_end(stream_dir, tiny_model, capsys):
+    out = stream_dir / "runs"
+    rc = main(["run", "--stream", str(stream_dir / "stream.toml"), "--model", str(tiny_model),
+               "--max-length", "16", "--batch-size", "16", "--lr", "3e-3", "--epochs", "2",
+               "--output-dir", str(out), "--quiet"])
+    assert rc == 0, capsys.readouterr().err
+    (path,) = out.glob("*.json")
+    record = json.loads(path.read_text())
+    assert record["tasks"] == ["tickets", "reviews"] and record["run"]["stream"] == "support"
+    assert record["run"]["stream_file"] == str((stream_dir / "stream.toml").resolve())
+    assert [t["train_examples"] for t in record["task_info"]] == [240, 240]
+    assert record["R"][0][0] > 0.5
+
+
+def test_yaml_is_read_too(stream_dir):
+    import yaml
+
+    data = {"name": "y", "tasks": [{"name": "sst2"}, {"name": "reviews2", "train": "reviews_train.jsonl",
+                                                        "test": "reviews_test.jsonl", "text": "review",
+                                                        "label_names": ["neg", "pos"]}]}
+    (stream_dir / "s.yaml").write_text(yaml.safe_dump(data))
+    stream = load_stream_file(stream_dir / "s.yaml")
+    assert stream.tasks == ("sst2", "reviews2")
+
+
+@pytest.mark.parametrize(
+    "mutate, message",
+    [
+        (lambda s: s.replace('name = "support"', 'name = "support"\ncolour = "red"'), "unknown key 'colour'"),
+        (lambda s: s.replace('label = "category"', 'labels = "category"'), "unknown key 'labels'"),
+        (lambda s: s.replace("tickets_test.csv", "missing.csv"), "test file 'missing.csv' does not exist"),
+        (lambda s: s.replace('text = "review"\n', ""), "missing 'text'"),
+        (lambda s: s.replace('name = "reviews"', 'name = "sst2"'), "taken by a built-in task"),
+        (lambda s: s.replace('name = "reviews"', 'name = "tickets"'), "appears twice"),
+        (lambda s: s + "\n[[tasks]]\nname = 'x'\ndataset = 'a/b'\ntrain = 'tickets_train.csv'\n",
+         "either 'dataset'"),
+        (lambda s: s.replace("max_train = 0", "max_train = -3"), "max_train must be an integer >= 0"),
+        (lambda s: "tasks = [", "cannot parse it"),
+        (lambda s: 'name = "empty"', r"non-empty list of \[\[tasks\]\]"),
+    ],
+)
+def test_each_bad_stream_file_gives_one_clear_error(stream_dir, mutate, message):
+    (stream_dir / "bad.toml").write_text(mutate(GOOD))
+    with pytest.raises(UsageError, match=message):
+        load_stream_file(stream_dir / "bad.toml")
+
+
+@pytest.mark.parametrize(
+    "column, value, message",
+    [
+        ("category", "feature", "label 'feature' in its train split is not one of the label names"),
+        ("body", None, "column 'body' not found"),
+    ],
+)
+def test_bad_data_in_a_stream_file_is_one_line_at_run_time(stream_dir, tiny_model, capsys, column, value, message):
+    import csv
+
+    rows = list(csv.DictReader(open(stream_dir / "tickets_train.csv")))
+    if value is None:
+        for r in rows:
+            del r[column]
+    else:
+        rows[3][column] = value
+    with open(stream_dir / "tickets_train.csv", "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=list(rows[0]))
+        w.writeheader()
+        w.writerows(rows)
+    rc = main(["run", "--stream", str(stream_dir / "stream.toml"), "--model", str(tiny_model),
+               "--output-dir", str(stream_dir / "o"), "--quiet"])
+    err = capsys.readouterr().err
+    assert rc == 2 and message in err and err.count("\n") == 1
+    assert not (stream_dir / "o").exists()
+
+
+def test_overlapping_train_and_test_rows_are_warned(stream_dir, tiny_model, capsys):
+    lines = open(stream_dir / "reviews_train.jsonl").read().splitlines()
+    with open(stream_dir / "reviews_test.jsonl", "a") as f:
+        f.write("\n".join(lines[:5]) + "\n")
+    main(["run", "--stream", str(stream_dir / "stream.toml"), "--model", str(tiny_model),
+          "--max-length", "16", "--output-dir", str(stream_dir / "o"), "--quiet"])
+    err = capsys.readouterr().err
+    assert "warning: task 'reviews':" in err and "test examples also occur in its train sample" in err
