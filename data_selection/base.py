@@ -14,7 +14,7 @@ Selectors work alone from Python, with or without a model:
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, ClassVar, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 import numpy as np
 import torch
@@ -31,8 +31,6 @@ REGRESSION_BINS = 5  # label-quantile bins that stand in for classes on regressi
 
 @runtime_checkable
 class Selector(Protocol):
-    name: ClassVar[str]
-
     def select(self, examples: Examples, budget: int, context: SelectionContext) -> np.ndarray: ...
 
 

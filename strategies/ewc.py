@@ -8,9 +8,9 @@ with θ*_k the weights after task k and F_k the diagonal Fisher information on t
 data, E_x E_y [(∂ log p(y|x) / ∂θ)^2], y the true label (empirical Fisher, the default) or sampled
 from the model (`fisher=true`). State grows with the tasks: one F_k and one θ*_k each.
 
-The penalty is computed without a per-step cost in the number of tasks: Σ_k F_k (θ - θ*_k)^2 = A (θ - m)^2 + c, with
-A = Σ_k F_k, m = Σ_k F_k θ*_k / A and c a constant, so A and m are computed once per task and
-each step costs one pass over the backbone, whatever the number of tasks.
+Σ_k F_k (θ - θ*_k)^2 = A (θ - m)^2 + c, with A = Σ_k F_k, m = Σ_k F_k θ*_k / A and c a
+constant, so A and m are computed once per task and each step costs one pass over the backbone,
+whatever the number of tasks.
 """
 
 from __future__ import annotations
@@ -29,9 +29,12 @@ Tensors = dict[str, torch.Tensor]
 
 @dataclass
 class EWCConfig(StrategyConfig):
-    # F is the per-example Fisher of a mean-reduced loss; its entries are small (MiniLM: a mean
-    # near 1e-?? and a long tail), and fine-tuning moves each weight by ~lr per step, so the penalty
-    # only matters for λ in the thousands and up. The default was chosen on MiniLM (see docs).
+    # The Fisher's entries are small and AdamW moves each weight by about lr per step, so λ must be
+    # large for the penalty to act. Measured on MiniLM (Fisher on 400 SST-2 examples): entries
+    # average 1e-6 (max 3e-2); 12 steps (lr 1e-4) into the next task the penalty's gradient has norm
+    # 7e-5 per unit λ against a task gradient of 0.5-1. λ = 1e4 puts them on the same order within
+    # a task's first steps; λ near 1 does nothing measurable. Check: sst2 -> mrpc, 1,000 examples
+    # each, seed 0: forgetting of sst2 16.8 points with finetune, 2.2 with λ = 1e4 (mrpc 75.4/75.8).
     ewc_lambda: float = field(default=1e4, metadata={"help": "penalty weight λ"})
     fisher: Literal["empirical", "true"] = field(default="empirical", metadata={
         "help": "Fisher with the true labels (empirical) or labels sampled from the model (true)"})
@@ -142,8 +145,8 @@ class EWC(BaseStrategy):
             if p.grad is None:
                 p.grad = torch.zeros_like(p)
             p.grad.addcmul_(weight, diff, value=lam)
-            total += float((weight * diff * diff).sum())
-        return lam / 2 * (total + self._offset)
+            total = total + (weight * diff * diff).sum()  # one device sync at the end, not per tensor
+        return lam / 2 * (float(total) + self._offset)
 
     def after_task(self, phase: Phase) -> None:
         for task in phase.tasks:

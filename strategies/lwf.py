@@ -45,8 +45,11 @@ def old_outputs(model, pooled: torch.Tensor, teacher) -> list[tuple[torch.Tensor
     Regression heads give standardised predictions (the head's raw output)."""
     if getattr(model, "shared_output", False):
         return [(model.shared_logits(pooled)[:, : teacher.num_classes], False)]
-    return [(model.heads[s.name](pooled).float().squeeze(-1) if s.regression else
-             model.heads[s.name](pooled).float(), s.regression) for s in teacher.specs.values()]
+    outputs = []
+    for spec in teacher.specs.values():
+        out = model.heads[spec.name](pooled).float()
+        outputs.append((out.squeeze(-1) if spec.regression else out, spec.regression))
+    return outputs
 
 
 @register("lwf")

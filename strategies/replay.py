@@ -43,6 +43,7 @@ class MemoryStrategy(BaseStrategy):
     Config = MemoryConfig
 
     def selector_name(self) -> str:
+        """The data_selection selector that fills the memory (a setting of coreset-replay)."""
         return "random"
 
     def setup(self, model, ctx) -> None:
@@ -56,8 +57,9 @@ class MemoryStrategy(BaseStrategy):
             if cfg.total_budget:
                 quota = even_quotas(cfg.total_budget, len(self.memory_.tasks) + 1)[-1]
             self.memory_.add(task.index, task.train.subset(self.select(task, quota)))
-        if cfg.total_budget:
-            self.memory_.shrink(dict(zip(self.memory_.tasks, even_quotas(cfg.total_budget, len(self.memory_.tasks)))))
+        if cfg.total_budget:  # earlier tasks shrink to a prefix of their selection, their best
+            quotas = even_quotas(cfg.total_budget, len(self.memory_.tasks))
+            self.memory_.shrink(dict(zip(self.memory_.tasks, quotas)))
 
     def select(self, task: TaskData, budget: int) -> np.ndarray:
         seed = self.ctx.generator("select", task.index).initial_seed()

@@ -15,8 +15,8 @@ from benchmark.tasks import TASKS, TaskSpec
 from benchmark.testing import COLOURS, make_synthetic_task
 from strategies.agem import AGEM, project_
 from strategies.ewc import EWC, diagonal_fisher, sampled_labels
-from strategies.online_ewc import OnlineEWC
 from strategies.lwf import LwF
+from strategies.online_ewc import OnlineEWC
 from strategies.replay import Replay
 from strategies.sparse_replay import SparseReplay
 
@@ -28,10 +28,10 @@ REG = TaskSpec("r", dataset="x", regression=True, metrics=("pearson",), main=("p
 @pytest.fixture(scope="module")
 def forgetting_stream(tmp_path_factory, tiny_model):
     """Two tasks on the same kind of sentences: "three or more colour words" (a count over the bag
-    of words), then "the first word is a colour" (a position). Four epochs of the second task at
-    lr 1e-3 rebuild the pooled representation around position, and the first task's head falls to
-    its majority class. The task names seed the sentences; with these, over seeds 0-4, fine-tuning
-    forgets 0.38-0.42 and every strategy below forgets at least 0.10 less (seed 0 runs here)."""
+    of words), then "the first word is a colour" (a position). Eight epochs of the second task
+    rebuild the pooled representation around position, and the first task's head falls to its
+    majority class (0.55). Over seeds 0-4 fine-tuning forgets 0.33-0.36 and every strategy below
+    forgets at least 0.07 less (seed 0 runs here; the task names seed the sentences)."""
     folder = tmp_path_factory.mktemp("forgetting")
     words = COLOURS + tuple(f"w{i}" for i in range(8))
     specs = [
@@ -43,9 +43,9 @@ def forgetting_stream(tmp_path_factory, tiny_model):
 
     def forgetting(strategy: str, **settings) -> float:
         record = run(RunConfig(
-            strategy=strategy, tasks=[s.name for s in specs], model=str(tiny_model), seed=0, epochs=4,
+            strategy=strategy, tasks=[s.name for s in specs], model=str(tiny_model), seed=0, epochs=8,
             batch_size=16, max_length=32, max_train=0, max_eval=0, progress=False,
-            output_dir=str(folder / "runs"), strategy_config={"lr": "1e-3", **settings}))
+            output_dir=str(folder / "runs"), strategy_config={"lr": "5e-4", **settings}))
         return record["metrics"]["forgetting"]
 
     yield forgetting
@@ -63,10 +63,10 @@ def finetune_forgetting(forgetting_stream):
     ("online-ewc", {}),
     ("replay", {}),
     ("coreset-replay", {}),
-    # α = 1 (the paper's) barely registers here: the tiny model's logits are small, and so is the
-    # tempered KL between teacher and student
+    # with their defaults these two forget as much as fine-tuning here (0.33 at seed 0): the tiny
+    # model's logits are small, and so is the tempered KL at α = 1 (the paper's); under AdamW a
+    # reference batch of 16 gives no steady direction, the whole memory (100) does
     ("lwf", {"lwf_alpha": "10"}),
-    # with AdamW a reference batch of 16 is too noisy a direction; the whole memory (100) is steady
     ("agem", {"ref_batch_size": "100"}),
 ])
 def test_forgets_less_than_finetune(strategy, settings, forgetting_stream, finetune_forgetting):

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from benchmark.data import Examples
-from data_selection import SELECTORS, SelectionContext, get_selector
+from data_selection import SELECTORS, SelectionContext, Selector, get_selector
 from data_selection.base import balanced_quotas, interleave, label_groups
 from data_selection.herding import herd
 from data_selection.k_center import covering_radius
@@ -46,12 +46,21 @@ def regression_case(n=60, seed=0):
 def test_every_selector_keeps_the_contract(name, case):
     ex, _ = case()
     pick = lambda budget, seed=0: get_selector(name).select(ex, budget, case(seed=seed)[1])  # noqa: E731
+    assert isinstance(get_selector(name), Selector)
     chosen = pick(10)
     assert chosen.dtype == np.int64 and len(chosen) == 10 == len(set(chosen.tolist()))
     assert chosen.min() >= 0 and chosen.max() < len(ex)
     assert np.array_equal(chosen, pick(10))  # seeded
     assert len(pick(0)) == 0
     assert sorted(pick(10 * len(ex)).tolist()) == list(range(len(ex)))  # a budget above n keeps all
+
+
+def test_random_is_uniform_over_examples_and_seeds():
+    ex = examples(np.zeros(20))
+    counts = np.zeros(20)
+    for seed in range(300):
+        counts[get_selector("random").select(ex, 10, SelectionContext(seed=seed))] += 1
+    assert counts.min() > 100 and counts.max() < 200  # 150 expected each (binomial sd ~8.7)
 
 
 def test_herding_mean_is_closer_to_the_class_mean_than_random():
