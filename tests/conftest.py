@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -17,6 +18,28 @@ os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 # The test models are tiny (hidden 32): a second intra-op thread buys nothing, and on a shared
 # machine OpenMP threads that spin-wait for a busy core made a tiny run ~20x slower (10 s vs 0.5 s).
 torch.set_num_threads(1)
+
+
+def registered(specs):
+    """Register synthetic task specs for a fixture's lifetime (use with `yield from`)."""
+    for s in specs:
+        TASKS.add(s.name, s)
+    yield [s.name for s in specs]
+    for s in specs:
+        TASKS.remove(s.name)
+
+
+def interrupt_in_phase(monkeypatch, cls, index: int = 1) -> Callable:
+    """Make `cls.after_task` raise KeyboardInterrupt in phase `index`; returns the original hook."""
+    original = cls.after_task
+
+    def interrupt(self, phase):
+        if phase.index == index:
+            raise KeyboardInterrupt
+        original(self, phase)
+
+    monkeypatch.setattr(cls, "after_task", interrupt)
+    return original
 
 
 @pytest.fixture(scope="session")
@@ -37,11 +60,7 @@ def synthetic_tasks(tmp_path_factory):
             words=words,
         ),
     ]
-    for s in specs:
-        TASKS.add(s.name, s)
-    yield [s.name for s in specs]
-    for s in specs:
-        TASKS.remove(s.name)
+    yield from registered(specs)
 
 
 @pytest.fixture
@@ -74,11 +93,7 @@ def small_tasks(tmp_path_factory):
         make_synthetic_task(folder, "small_blue", lambda ws: int("blue" in ws), words=words,
                             n_train=48, n_test=24),
     ]
-    for s in specs:
-        TASKS.add(s.name, s)
-    yield [s.name for s in specs]
-    for s in specs:
-        TASKS.remove(s.name)
+    yield from registered(specs)
 
 
 @pytest.fixture

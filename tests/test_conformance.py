@@ -6,6 +6,7 @@ and --resume. A strategy or selector registered later gets these checks for free
 import math
 
 import pytest
+from conftest import interrupt_in_phase
 
 from benchmark.errors import UsageError
 from benchmark.results import REQUIRED_KEYS, read_run
@@ -46,14 +47,7 @@ def test_strategy_conformance(strategy, settings, make_small_config, tmp_path, m
     if len(full["plan"]) < 2:
         return  # one phase (joint training): nothing to interrupt between phases
     cls = STRATEGIES.get(strategy)
-    original = cls.after_task
-
-    def interrupt_in_second_phase(self, phase):
-        if phase.index == 1:
-            raise KeyboardInterrupt
-        original(self, phase)
-
-    monkeypatch.setattr(cls, "after_task", interrupt_in_second_phase)
+    original = interrupt_in_phase(monkeypatch, cls)
     with pytest.raises(KeyboardInterrupt):
         run(config("cut"))
     partial = read_run(Runner(config("cut")).path)

@@ -9,6 +9,7 @@ import sys
 
 import pytest
 import torch
+from conftest import interrupt_in_phase
 
 from benchmark.config import build_config
 from benchmark.data import collate
@@ -172,14 +173,7 @@ def test_each_task_is_served_by_its_own_patch(case, streams):
 def test_resume_after_an_interruption_gives_the_same_R(case, streams, tiny_model, tmp_path, monkeypatch):
     full = streams(case).record
     cls = STRATEGIES.get(strategy_of(case))
-    original = cls.after_task
-
-    def interrupt_in_second_phase(self, phase):
-        if phase.index == 1:
-            raise KeyboardInterrupt
-        original(self, phase)
-
-    monkeypatch.setattr(cls, "after_task", interrupt_in_second_phase)
+    original = interrupt_in_phase(monkeypatch, cls)
     with pytest.raises(KeyboardInterrupt):
         run(stream_config(tiny_model, tmp_path, case))
     monkeypatch.setattr(cls, "after_task", original)

@@ -3,6 +3,7 @@
 import json
 
 import pytest
+from conftest import interrupt_in_phase
 
 from benchmark.errors import UsageError
 from benchmark.results import read_run
@@ -68,14 +69,7 @@ def test_forward_transfer_scores_unseen_tasks(make_config):
 def test_resume_after_an_interruption_gives_the_same_R(make_config, tmp_path, monkeypatch):
     full = run(make_config(output_dir=str(tmp_path / "full")))
     cfg = make_config(output_dir=str(tmp_path / "cut"))
-    original = Finetune.after_task
-
-    def interrupt_in_second_phase(self, phase):
-        if phase.index == 1:
-            raise KeyboardInterrupt
-        original(self, phase)
-
-    monkeypatch.setattr(Finetune, "after_task", interrupt_in_second_phase)
+    original = interrupt_in_phase(monkeypatch, Finetune)
     with pytest.raises(KeyboardInterrupt):
         run(cfg)
     runner = Runner(cfg)
