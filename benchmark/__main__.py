@@ -83,10 +83,13 @@ def add_run_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument("--sampler-set", nargs="+", default=[], metavar="KEY=VALUE", dest="sampler_settings",
                    help="sampler settings, e.g. --sampler temperature --sampler-set temperature=5")
     g = p.add_argument_group("data and training")
-    g.add_argument("--max-train", type=int, default=None, metavar="N",
-                   help="train examples per task (seeded sample); default: the stream's cap; 0 = all")
-    g.add_argument("--max-eval", type=int, default=None, metavar="N",
-                   help="test examples per task (fixed sample); default: the stream's cap; 0 = all")
+    g.add_argument("--max-train", type=cap_spec, default=None, metavar="N|TASK=N,...",
+                   help="train examples per task (seeded sample); default: the stream's cap; 0 = all. "
+                        "Per-task caps: --max-train 1000,rte=250,cola=0 (tasks not named get 1000) "
+                        "or --max-train rte=250 (the others keep the stream's cap)")
+    g.add_argument("--max-eval", type=cap_spec, default=None, metavar="N|TASK=N,...",
+                   help="test examples per task (fixed sample); default: the stream's cap; 0 = all; "
+                        "per-task caps as for --max-train")
     g.add_argument("--max-length", type=int, default=128, help="tokens per input, longer ones truncated")
     g.add_argument("--epochs", type=int, default=1, help="epochs per task; default 1")
     g.add_argument("--batch-size", type=int, default=32, help="training batch size; default 32")
@@ -107,6 +110,32 @@ def add_run_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument("--quiet", action="store_true", help="no progress bars")
 
 
+def cap_spec(text: str) -> int | tuple[int | None, dict[str, int]]:
+    """`N`, or comma-separated items `N` (the default) and `TASK=N` (per-task caps)."""
+    default, per_task = None, {}
+    for item in filter(None, (i.strip() for i in text.split(","))):
+        name, eq, value = item.rpartition("=")
+        try:
+            number = int(value)
+        except ValueError:
+            number = -1
+        if number < 0 or (eq and not name):
+            raise argparse.ArgumentTypeError(
+                f"{item!r} is not a cap: give N or TASK=N with N >= 0 (0 = no cap), e.g. 1000,rte=250")
+        if eq:
+            per_task[name.strip()] = number
+        elif default is not None:
+            raise argparse.ArgumentTypeError(f"{text!r} gives two default caps; give one N and TASK=N items")
+        else:
+            default = number
+    return default if not per_task else (default, per_task)
+
+
+def split_caps(value) -> tuple[int | None, dict[str, int]]:
+    """A cap from the command line (`cap_spec`) or a grid file (an int) as (default, per task)."""
+    return value if isinstance(value, tuple) else (value, {})
+
+
 def config_from_args(args: argparse.Namespace):
     from benchmark.config import parse_assignments
     from benchmark.runner import RunConfig
@@ -118,7 +147,9 @@ def config_from_args(args: argparse.Namespace):
         strategy=args.strategy, strategy_config=settings, stream=args.stream, tasks=args.tasks,
         order=args.order, order_seed=args.order_seed, scenario=args.scenario, model=args.model, pooling=args.pooling, max_length=args.max_length,
         sampler=args.sampler, sampler_config=parse_assignments(args.sampler_settings), mtl_tasks=args.mtl_tasks,
-        seed=args.seed, max_train=args.max_train, max_eval=args.max_eval, epochs=args.epochs,
+        seed=args.seed, epochs=args.epochs,
+        **dict(zip(("max_train", "max_train_by_task"), split_caps(args.max_train))),
+        **dict(zip(("max_eval", "max_eval_by_task"), split_caps(args.max_eval))),
         batch_size=args.batch_size, eval_batch_size=args.eval_batch_size, precision=args.precision,
         fwt=args.fwt, device=args.device, output_dir=args.output_dir, data_dir=args.data_dir,
         resume=args.resume, keep_checkpoint=args.keep_checkpoint, progress=not args.quiet,

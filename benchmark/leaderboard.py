@@ -34,7 +34,8 @@ NOT_SETTINGS = {"strategy", "strategy_config", "seed", "order", "versions", "git
                 "started_at", "ended_at", "device", "data_source", "model_path", "stream_file",
                 "backbone_params", "fwt"}
 # Values of settings that run JSONs from before the setting existed leave out.
-SETTING_DEFAULTS = {"scenario": "task-incremental", "sampler": "proportional", "sampler_config": "{}"}
+SETTING_DEFAULTS = {"scenario": "task-incremental", "sampler": "proportional", "sampler_config": "{}",
+                    "max_train_by_task": "{}", "max_eval_by_task": "{}"}
 METRICS = ["final_average", "forgetting", "bwt", "learning_accuracy", "fwt"]
 COSTS = ["params_added", "params_added_per_task", "params_added_pct", "params_added_per_task_pct",
          "state_floats", "memory_examples", "wall_time_s"]

@@ -69,6 +69,8 @@ class RunConfig:
     seed: int = 0
     max_train: int | None = None  # None: the stream's default cap (0 = no cap)
     max_eval: int | None = None
+    max_train_by_task: dict[str, int] = field(default_factory=dict)  # per-task caps, over max_train
+    max_eval_by_task: dict[str, int] = field(default_factory=dict)
     epochs: int = 1
     batch_size: int = 32
     eval_batch_size: int = 128
@@ -92,6 +94,9 @@ class RunConfig:
             (self.max_length >= 8, f"--max-length must be >= 8, not {self.max_length}"),
             (self.max_train is None or self.max_train >= 0, f"--max-train must be >= 0, not {self.max_train}"),
             (self.max_eval is None or self.max_eval >= 0, f"--max-eval must be >= 0, not {self.max_eval}"),
+            *((n >= 0, f"--max-{kind} {task}={n}: a cap must be >= 0")
+              for kind, caps in (("train", self.max_train_by_task), ("eval", self.max_eval_by_task))
+              for task, n in caps.items()),
             (self.precision in ("fp32", "bf16"), f"--precision must be fp32 or bf16, not {self.precision!r}"),
             (self.device in ("auto", "cpu", "cuda"), f"--device must be auto, cpu or cuda, not {self.device!r}"),
             (self.pooling in ("mean", "cls"), f"--pooling must be mean or cls, not {self.pooling!r}"),
@@ -113,6 +118,8 @@ class RunConfig:
             del d["sampler"], d["sampler_config"]
         if d["mtl_tasks"] is None:
             del d["mtl_tasks"]
+        # per-task caps enter the run id as resolved (ResolvedRun.run_id), stream-file caps included
+        del d["max_train_by_task"], d["max_eval_by_task"]
         return {k: v for k, v in d.items() if k not in self.NON_IDENTITY}
 
 
@@ -130,6 +137,14 @@ class ResolvedRun:
     max_train: int | None
     max_eval: int | None
     sampler: TaskSampler = PROPORTIONAL
+    # tasks whose cap differs from max_train / max_eval (None = uncapped)
+    max_train_by_task: dict[str, int | None] = field(default_factory=dict)
+    max_eval_by_task: dict[str, int | None] = field(default_factory=dict)
+
+    def caps(self, task: str) -> tuple[int | None, int | None]:
+        """(train cap, test cap) of one task; None = all its examples."""
+        return (self.max_train_by_task.get(task, self.max_train),
+                self.max_eval_by_task.get(task, self.max_eval))
 
     @property
     def run_id(self) -> str:
@@ -139,6 +154,9 @@ class ResolvedRun:
             "max_train": self.max_train,
             "max_eval": self.max_eval,
         }
+        for key in ("max_train_by_task", "max_eval_by_task"):
+            if getattr(self, key):  # left out when empty, so run ids from before the option keep their value
+                ident[key] = getattr(self, key)
         if "sampler_config" in ident:
             ident["sampler_config"] = dataclasses.asdict(self.sampler.config)
         digest = hashlib.sha1(json.dumps(ident, sort_keys=True, default=str).encode()).hexdigest()[:8]
@@ -198,12 +216,39 @@ def resolve(cfg: RunConfig) -> ResolvedRun:
         raise UsageError(f"--sampler only acts on phases that train several tasks, and strategy "
                          f"{cfg.strategy!r} trains one task per phase here (use joint or --mtl-tasks)")
 
-    def cap(value: int | None, default: int | None) -> int | None:
-        value = default if value is None else value
+    max_train, train_by_task = _resolve_caps("train", tasks, cfg.max_train, cfg.max_train_by_task,
+                                             stream.max_train, stream.max_train_by_task)
+    max_eval, eval_by_task = _resolve_caps("eval", tasks, cfg.max_eval, cfg.max_eval_by_task,
+                                           stream.max_eval, stream.max_eval_by_task)
+    return ResolvedRun(cfg, strategy_cls, strategy_config, stream_name, order, tasks, scenario,
+                       max_train, max_eval, sampler, train_by_task, eval_by_task)
+
+
+def _resolve_caps(kind: str, tasks: list[str], flag: int | None, flag_by_task: dict[str, int],
+                  stream_default: int | None, stream_by_task: dict[str, int]):
+    """The default cap and the tasks whose cap differs from it. Precedence: the flag's per-task
+    caps, then the flag's default, then the stream's per-task caps, then the stream's default;
+    0 means no cap (None)."""
+    unknown = [t for t in flag_by_task if t not in tasks]
+    if unknown:
+        raise UsageError(f"--max-{kind} {unknown[0]}=...: {unknown[0]!r} is not a task of this run "
+                         f"(tasks: {', '.join(tasks)})")
+
+    def cap(value: int | None) -> int | None:
         return None if value == 0 else value
 
-    return ResolvedRun(cfg, strategy_cls, strategy_config, stream_name, order, tasks, scenario,
-                       cap(cfg.max_train, stream.max_train), cap(cfg.max_eval, stream.max_eval), sampler)
+    default = cap(stream_default if flag is None else flag)
+    per_task = {}
+    for t in tasks:
+        if t in flag_by_task:
+            value = cap(flag_by_task[t])
+        elif flag is None and t in stream_by_task:
+            value = cap(stream_by_task[t])
+        else:
+            continue
+        if value != default:
+            per_task[t] = value
+    return default, per_task
 
 
 def phase_plan(strategy: BaseStrategy, num_tasks: int, mtl_tasks: int | None) -> list[list[int]]:
@@ -363,7 +408,7 @@ class Runner:
         tokenizer, encoder = load_pretrained(self.cfg.model)
         specs = resolve_tasks(r.tasks)
         self.tasks = [
-            data_mod.prepare_task(spec, i, tokenizer, data_dir, r.max_train, r.max_eval,
+            data_mod.prepare_task(spec, i, tokenizer, data_dir, *r.caps(spec.name),
                                   self.cfg.seed, self.cfg.max_length, warn=log)
             for i, spec in enumerate(specs)
         ]
@@ -413,6 +458,8 @@ class Runner:
                 "max_length": cfg.max_length,
                 "max_train": r.max_train,
                 "max_eval": r.max_eval,
+                "max_train_by_task": r.max_train_by_task,
+                "max_eval_by_task": r.max_eval_by_task,
                 "epochs": cfg.epochs,
                 "batch_size": cfg.batch_size,
                 "precision": cfg.precision,

@@ -7,6 +7,7 @@
 
     [[tasks]]
     name = "sst2"                          # a built-in task, by name alone
+    max_train = 250                        # optional per-task caps over the stream's
 
     [[tasks]]
     name = "tickets"
@@ -39,7 +40,7 @@ from benchmark.tasks import SCENARIOS, TASKS, Stream, TaskSpec
 STREAM_KEYS = {"name", "description", "scenario", "max_train", "max_eval", "orders", "tasks"}
 TASK_KEYS = {"name", "dataset", "config", "mirror", "train", "test", "text", "pair", "label",
              "label_names", "regression", "train_split", "test_split", "metrics", "main",
-             "label_space", "description"}
+             "label_space", "description", "max_train", "max_eval"}
 _FROM_FILES: set[str] = set()  # task names registered by stream files (reloading replaces them)
 FORMATS = {".csv": "csv", ".tsv": "csv", ".jsonl": "json", ".json": "json", ".parquet": "parquet"}
 
@@ -151,9 +152,15 @@ def load_stream_file(path: str | Path) -> Stream:
     scenario = data.get("scenario", "task-incremental")
     if scenario not in SCENARIOS:
         raise UsageError(f"stream file {path.name}: scenario must be one of {', '.join(SCENARIOS)}")
+    by_task: dict[str, dict[str, int]] = {"max_train": {}, "max_eval": {}}
     for key in ("max_train", "max_eval"):
         if key in data and (not isinstance(data[key], int) or data[key] < 0):
             raise UsageError(f"stream file {path.name}: {key} must be an integer >= 0")
+        for name, entry in zip(names, entries):
+            if key in entry:
+                if not isinstance(entry[key], int) or isinstance(entry[key], bool) or entry[key] < 0:
+                    raise UsageError(f"stream file {path.name}, task {name!r}: {key} must be an integer >= 0")
+                by_task[key][name] = entry[key]
     orders = {}
     for oname, order in (data.get("orders") or {}).items():
         order = _strings(f"stream file {path.name}, order {oname!r}", "order", order)
@@ -168,4 +175,5 @@ def load_stream_file(path: str | Path) -> Stream:
     others = tuple(sc for sc in SCENARIOS if sc != scenario)
     return Stream(str(data.get("name", path.stem)), tuple(names), scenario=scenario,
                   scenarios=(scenario, *others), orders=orders, max_train=data.get("max_train"),
-                  max_eval=data.get("max_eval"), description=str(data.get("description", "")))
+                  max_eval=data.get("max_eval"), max_train_by_task=by_task["max_train"],
+                  max_eval_by_task=by_task["max_eval"], description=str(data.get("description", "")))

@@ -38,7 +38,7 @@ GRID_KEYS = ("strategies", "seeds", "orders", "settings")
 # RunConfig fields a grid file may not set: the grid's own axes, and fields whose flag has
 # another name (--set, --sampler-set, --quiet) or no meaning in a sweep (--resume).
 NOT_FILE_KEYS = {"strategy", "strategy_config", "seed", "order", "order_seed", "resume", "progress",
-                 "sampler_config"}
+                 "sampler_config", "max_train_by_task", "max_eval_by_task"}
 # Run flags that keep their defaults in the sweep parser (lists, merged with the file's). Every
 # other run flag defaults to None there, to tell a flag given on the command line (which beats
 # the grid file) from one left alone (which the grid file may set).

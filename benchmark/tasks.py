@@ -146,6 +146,8 @@ class Stream:
     orders: dict[str, tuple[str, ...]] = field(default_factory=dict)
     max_train: int | None = None  # default caps; the CLI's --max-train/--max-eval override them
     max_eval: int | None = None
+    max_train_by_task: dict[str, int] = field(default_factory=dict)  # per-task caps over the defaults
+    max_eval_by_task: dict[str, int] = field(default_factory=dict)
     description: str = ""
 
     def ordered(self, order: str, seed: int) -> tuple[tuple[str, ...], str]:

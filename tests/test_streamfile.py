@@ -132,3 +132,57 @@ def test_overlapping_train_and_test_rows_are_warned(stream_dir, tiny_model, caps
           "--max-length", "16", "--output-dir", str(stream_dir / "o"), "--quiet"])
     err = capsys.readouterr().err
     assert "warning: task 'reviews':" in err and "test examples also occur in its train sample" in err
+
+
+def test_per_task_caps_from_the_file_and_the_command_line(stream_dir, tiny_model, capsys):
+    from benchmark.runner import RunConfig, resolve
+
+    capped = GOOD.replace('label_names = ["bug", "question"]', 'label_names = ["bug", "question"]\nmax_train = 50')
+    (stream_dir / "capped.toml").write_text(capped)
+    stream = str(stream_dir / "capped.toml")
+
+    def caps(**kw):
+        r = resolve(RunConfig(stream=stream, **kw))
+        return [r.caps(t) for t in ("tickets", "reviews")]
+
+    assert caps() == [(50, None), (None, None)]  # the file's per-task cap over its default (0 = all)
+    assert caps(max_train=100) == [(100, None), (100, None)]  # a default on the command line beats the file
+    assert caps(max_train_by_task={"reviews": 30}) == [(50, None), (30, None)]
+    assert caps(max_train=100, max_train_by_task={"tickets": 0}, max_eval_by_task={"reviews": 20}) == [
+        (None, None), (100, 20)]
+    with pytest.raises(UsageError, match="--max-train sst2=...: 'sst2' is not a task of this run"):
+        caps(max_train_by_task={"sst2": 10})
+    # the same caps give the same run id, however they were written
+    a = resolve(RunConfig(stream=stream, max_train_by_task={"tickets": 50})).run_id
+    assert a == resolve(RunConfig(stream=stream)).run_id
+    assert a != resolve(RunConfig(stream=stream, max_train_by_task={"tickets": 40})).run_id
+
+    out = stream_dir / "runs"
+    rc = main(["run", "--stream", stream, "--model", str(tiny_model), "--max-length", "16",
+               "--max-train", "reviews=64", "--max-eval", "30,tickets=20", "--output-dir", str(out), "--quiet"])
+    assert rc == 0, capsys.readouterr().err
+    (path,) = out.glob("*.json")
+    record = json.loads(path.read_text())
+    assert [(t["train_examples"], t["test_examples"]) for t in record["task_info"]] == [(50, 20), (64, 30)]
+    run = record["run"]
+    assert (run["max_train"], run["max_train_by_task"]) == (None, {"tickets": 50, "reviews": 64})
+    assert (run["max_eval"], run["max_eval_by_task"]) == (30, {"tickets": 20})
+
+
+@pytest.mark.parametrize("spec, message", [
+    ("rte=-1", "'rte=-1' is not a cap"), ("many", "'many' is not a cap"), ("=5", "'=5' is not a cap"),
+    ("10,20", "gives two default caps"),
+])
+def test_a_bad_cap_is_one_line(spec, message, capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(["run", "--max-train", spec])
+    err = capsys.readouterr().err
+    assert exc.value.code == 2 and message in err and err.count("\n") == 1
+
+
+def test_cap_specs_parse():
+    from benchmark.__main__ import cap_spec
+
+    assert cap_spec("500") == 500
+    assert cap_spec("1000,rte=250, cola=0") == (1000, {"rte": 250, "cola": 0})
+    assert cap_spec("rte=250") == (None, {"rte": 250})
