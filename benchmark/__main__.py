@@ -110,6 +110,13 @@ def add_run_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument("--quiet", action="store_true", help="no progress bars")
 
 
+def _results_parser(sub, name: str, help: str, description: str) -> argparse.ArgumentParser:
+    """A subcommand that reads a folder of run JSONs."""
+    p = sub.add_parser(name, help=help, description=description)
+    p.add_argument("results", help="folder of run JSONs (searched recursively)")
+    return p
+
+
 def cap_spec(text: str) -> int | tuple[int | None, dict[str, int]]:
     """`N`, or comma-separated items `N` (the default) and `TASK=N` (per-task caps)."""
     default, per_task = None, {}
@@ -138,7 +145,7 @@ def split_caps(value) -> tuple[int | None, dict[str, int]]:
 
 def config_from_args(args: argparse.Namespace):
     from benchmark.config import parse_assignments
-    from benchmark.runner import RunConfig
+    from benchmark.runconfig import RunConfig
 
     settings = parse_assignments(args.settings)
     if args.lr is not None:
@@ -241,18 +248,16 @@ def build_parser() -> argparse.ArgumentParser:
     add_run_arguments(p)
     add_sweep_arguments(p)
     p.set_defaults(func=cmd_sweep)
-    p = sub.add_parser("leaderboard", help="aggregate run JSONs into leaderboard.csv and a table",
-                       description="Group complete runs by stream, scenario, task set, model, protocol "
-                                   "and strategy config; mean and std over seeds and orders.")
-    p.add_argument("results", help="folder of run JSONs (searched recursively)")
+    p = _results_parser(sub, "leaderboard", "aggregate run JSONs into leaderboard.csv and a table",
+                        "Group complete runs by stream, scenario, task set, model, protocol and "
+                        "strategy config; mean and std over seeds and orders.")
     p.add_argument("--output", default=None, metavar="CSV", help="where the CSV goes; default RESULTS/leaderboard.csv")
     p.add_argument("--format", default="table", choices=["table", "markdown"],
                    help="how the table is printed: plain text, or markdown for docs")
     p.set_defaults(func=cmd_leaderboard)
-    p = sub.add_parser("plot", help="comparison figures (PNG) from run JSONs",
-                       description="R heatmaps, each task's score along the stream, forgetting, and "
-                                   "final average vs parameters added, per stream and model.")
-    p.add_argument("results", help="folder of run JSONs (searched recursively)")
+    p = _results_parser(sub, "plot", "comparison figures (PNG) from run JSONs",
+                        "R heatmaps, each task's score along the stream, forgetting, and final "
+                        "average vs parameters added, per stream and model.")
     p.add_argument("--out", default=None, metavar="DIR", help="where the PNGs go; default RESULTS/figures")
     p.add_argument("--per-run", action="store_true", help="also draw the R heatmap of every run")
     p.add_argument("--interval", default="ci95", choices=["ci95", "se"],

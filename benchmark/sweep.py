@@ -226,7 +226,7 @@ def _type_ok(value: Any, hint: Any) -> bool:
 def file_run_keys(dests: set[str] | None = None) -> list[str]:
     """Run flags a grid file may set by name: the RunConfig fields that are also flag names
     (`dests`, when given) and `lr`."""
-    from benchmark.runner import RunConfig
+    from benchmark.runconfig import RunConfig
 
     keys = {f.name for f in dataclasses.fields(RunConfig)} - NOT_FILE_KEYS
     return sorted((keys & dests if dests is not None else keys) | {"lr"})
@@ -235,7 +235,7 @@ def file_run_keys(dests: set[str] | None = None) -> list[str]:
 def load_grid(path: str | Path, run_keys: list[str] | None = None) -> Grid:
     """Read and check a grid file (TOML or YAML); every problem is a one-line UsageError.
     `run_keys`: the run flags it may set (default: `file_run_keys()`)."""
-    from benchmark.runner import RunConfig
+    from benchmark.runconfig import RunConfig
 
     path = Path(path)
     if path.suffix.lower() not in (".toml", ".yaml", ".yml"):

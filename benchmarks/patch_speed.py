@@ -17,17 +17,16 @@ import statistics
 import sys
 import tempfile
 import time
-from pathlib import Path
 
 import numpy as np
 import torch
+from _common import model_folder, step_timing_parser, strategy_names
 
+from benchmark.context import GradientTracker, RunContext
 from benchmark.data import Batch, Examples, TaskData
 from benchmark.errors import UsageError
 from benchmark.model import MultiTaskModel, added_params, load_pretrained, param_snapshot
-from benchmark.runner import GradientTracker, RunContext
 from benchmark.tasks import TaskSpec
-from benchmark.testing import make_tiny_model
 from strategies.base import STRATEGIES, Phase
 
 DEFAULT = ["finetune", "head-only", "bitfit", "scale-bias", "ln-tuning", "ia3", "lora", "adapters", "pals"]
@@ -72,23 +71,10 @@ class Bench:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--model", default="tiny", help="tiny (a random 2-layer BERT), minilm, or a model folder / Hub id")
-    p.add_argument("--strategies", default=",".join(DEFAULT), help="comma-separated; finetune is the reference")
-    p.add_argument("--steps", type=int, default=20, help="timed steps per strategy")
-    p.add_argument("--warmup", type=int, default=2, help="untimed steps first")
-    p.add_argument("--batch-size", type=int, default=32)
-    p.add_argument("--seq-len", type=int, default=32, help="tokens per example (no padding)")
-    p.add_argument("--precision", default="fp32", choices=["fp32", "bf16"])
-    p.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
-    args = p.parse_args(argv)
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    names = [n.strip() for n in args.strategies.split(",") if n.strip()]
-    if "finetune" not in names:
-        names.insert(0, "finetune")
+    args = step_timing_parser(__doc__, DEFAULT).parse_args(argv)
+    names = strategy_names(args)
     with tempfile.TemporaryDirectory() as tmp:
-        model_path = str(make_tiny_model(Path(tmp) / "tiny")) if args.model == "tiny" else args.model
+        model_path = model_folder(args, tmp)
         backbone = sum(p.numel() for p in load_pretrained(model_path)[1].parameters())
         benches = {}
         for name in names:

@@ -20,16 +20,15 @@ import statistics
 import sys
 import tempfile
 import time
-from pathlib import Path
 
 import numpy as np
 import torch
+from _common import model_folder, step_timing_parser, strategy_names
 
+from benchmark.context import RunContext
 from benchmark.data import Examples, TaskData
 from benchmark.model import MultiTaskModel, load_pretrained
-from benchmark.runner import RunContext
 from benchmark.tasks import TaskSpec
-from benchmark.testing import make_tiny_model
 from strategies.base import STRATEGIES, Phase
 
 DEFAULT = ["finetune", "ewc", "online-ewc", "lwf", "replay", "coreset-replay", "sparse-replay", "agem"]
@@ -88,29 +87,17 @@ def time_strategy(name: str, model_path: str, settings: dict, args: argparse.Nam
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--model", default="tiny", help="tiny (a random 2-layer BERT), minilm, or a model folder / Hub id")
-    p.add_argument("--strategies", default=",".join(DEFAULT), help="comma-separated; finetune is the reference")
+    p = step_timing_parser(__doc__, DEFAULT)
     p.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE", dest="settings",
                    help="settings for every strategy that has them (e.g. fisher_samples=64)")
-    p.add_argument("--steps", type=int, default=20, help="timed steps per strategy")
-    p.add_argument("--warmup", type=int, default=2, help="untimed steps first")
     p.add_argument("--first-steps", type=int, default=2, help="training steps on the first task")
-    p.add_argument("--batch-size", type=int, default=32)
-    p.add_argument("--seq-len", type=int, default=32, help="tokens per example (no padding)")
-    p.add_argument("--precision", default="fp32", choices=["fp32", "bf16"])
-    p.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
     args = p.parse_args(argv)
-    if args.threads:
-        torch.set_num_threads(args.threads)
     from benchmark.config import parse_assignments
 
     common = parse_assignments(args.settings)
-    names = [n.strip() for n in args.strategies.split(",") if n.strip()]
-    if "finetune" not in names:
-        names.insert(0, "finetune")
+    names = strategy_names(args)
     with tempfile.TemporaryDirectory() as tmp:
-        model_path = str(make_tiny_model(Path(tmp) / "tiny")) if args.model == "tiny" else args.model
+        model_path = model_folder(args, tmp)
         rows = {}
         for name in names:
             fields = STRATEGIES.get(name).Config.__dataclass_fields__

@@ -23,8 +23,8 @@ from benchmark.data import Examples, TaskData, collate, eval_order
 from benchmark.registry import Registry
 
 if TYPE_CHECKING:
+    from benchmark.context import RunContext
     from benchmark.model import MultiTaskModel
-    from benchmark.runner import RunContext
 
 REGRESSION_BINS = 5  # label-quantile bins that stand in for classes on regression tasks
 

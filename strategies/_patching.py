@@ -17,6 +17,7 @@ included, for `--resume`.
 from __future__ import annotations
 
 import warnings
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import torch
@@ -24,11 +25,11 @@ import torch.nn.functional as F
 from torch import nn
 
 from benchmark.errors import UsageError
-from strategies.base import BaseStrategy, Phase
+from strategies.base import BaseStrategy, Phase, StrategyConfig
 
 if TYPE_CHECKING:
+    from benchmark.context import RunContext
     from benchmark.model import MultiTaskModel
-    from benchmark.runner import RunContext
 
 PATCHES = "patches"  # attribute of the model holding the per-task ModuleDicts
 
@@ -188,6 +189,18 @@ def target_list(text: str) -> list[str] | str:
     """'query,value' -> ['query', 'value'] (peft matches name suffixes); a value holding regex
     characters is kept as one regex, which peft matches against the whole module name."""
     return text if any(c in text for c in "*|()[]^$\\") else [t.strip() for t in text.split(",") if t.strip()]
+
+
+@dataclass
+class PeftStrategyConfig(StrategyConfig):
+    """Settings every peft strategy has; subclasses redefine the defaults."""
+
+    target_modules: str = field(default="", metadata={"help": "modules to patch: suffixes or one regex"})
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if not self.target_modules.strip():
+            raise UsageError("target_modules must name at least one module")
 
 
 class AdapterSwitch(TaskHook):

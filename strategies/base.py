@@ -22,8 +22,8 @@ from benchmark.errors import UsageError
 from benchmark.registry import Registry
 
 if TYPE_CHECKING:
+    from benchmark.context import RunContext
     from benchmark.model import MultiTaskModel
-    from benchmark.runner import RunContext
 
 
 @dataclass

@@ -15,25 +15,19 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from benchmark.errors import UsageError
-from strategies._patching import PeftStrategy, import_peft, target_list
-from strategies.base import StrategyConfig, register
+from strategies._patching import PeftStrategy, PeftStrategyConfig, import_peft, target_list
+from strategies.base import register
 
 FFN_OUT = r".*\.layer\.\d+\.output\.dense"
 
 
 @dataclass
-class IA3StrategyConfig(StrategyConfig):
+class IA3StrategyConfig(PeftStrategyConfig):
     lr: float = field(default=3e-3, metadata={"help": "AdamW learning rate (Liu et al. use 3e-3)"})
     target_modules: str = field(
         default=rf".*\.(key|value)|{FFN_OUT}", metadata={"help": "modules to rescale: suffixes or one regex"})
     feedforward_modules: str = field(
         default=FFN_OUT, metadata={"help": "of those, the ones whose input (not output) is rescaled"})
-
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        if not self.target_modules.strip():
-            raise UsageError("target_modules must name at least one module")
 
 
 @register("ia3")

@@ -15,12 +15,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from benchmark.errors import UsageError
-from strategies._patching import PeftStrategy, import_peft, target_list
-from strategies.base import StrategyConfig, register
+from strategies._patching import PeftStrategy, PeftStrategyConfig, import_peft, target_list
+from strategies.base import register
 
 
 @dataclass
-class LoraStrategyConfig(StrategyConfig):
+class LoraStrategyConfig(PeftStrategyConfig):
     lr: float = field(default=5e-4, metadata={"help": "AdamW learning rate (Hu et al. use 4e-4 to 5e-4 for RoBERTa-base)"})
     r: int = field(default=8, metadata={"help": "rank of each update"})
     alpha: int = field(default=16, metadata={"help": "scale: the update is multiplied by alpha / r"})
@@ -36,8 +36,6 @@ class LoraStrategyConfig(StrategyConfig):
             raise UsageError(f"alpha must be > 0, not {self.alpha}")
         if not 0 <= self.dropout < 1:
             raise UsageError(f"dropout must be in [0, 1), not {self.dropout}")
-        if not self.target_modules.strip():
-            raise UsageError("target_modules must name at least one module")
 
 
 @register("lora")

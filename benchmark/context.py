@@ -1,0 +1,132 @@
+"""What the runner lends a strategy while it trains (`RunContext`): the stream's data, batching
+(`BatchPlan`, mixing tasks as the run's sampler says), seeding, precision, progress bars; and the
+small helpers of the loop (seeding, peak memory, which parameters got gradients)."""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import math
+import resource
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+
+from benchmark.data import Batch, Examples, TaskData, collate
+from benchmark.model import MultiTaskModel
+from benchmark.samplers import PROPORTIONAL, DataUsage, PhaseDraws, TaskSampler
+from strategies.base import Phase
+
+
+class BatchPlan:
+    """Batches of one phase over all epochs, collated lazily. Tasks trained together are mixed
+    batch by batch as the run's task sampler says (benchmark/samplers.py); by default at random in
+    proportion to their sizes, every example once per epoch. Epochs are drawn in order."""
+
+    def __init__(self, ctx: RunContext, phase: Phase, epochs: int, batch_size: int) -> None:
+        self.ctx, self.phase, self.epochs, self.batch_size = ctx, phase, epochs, batch_size
+        self._draws: PhaseDraws | None = None
+
+    def index_batches(self, epoch: int) -> Iterator[tuple[TaskData, list[int]]]:
+        if epoch == 0 or self._draws is None:  # the cursors of the tasks live across epochs
+            self._draws = PhaseDraws(self.ctx, self.phase, self.batch_size)
+        sampler = self.ctx.sampler if len(self.phase.tasks) > 1 and self.ctx.sampler else PROPORTIONAL
+        for task, idx in sampler.schedule(self._draws, epoch, self.epochs):
+            self.ctx.usage.record(task.index, idx)
+            yield task, idx
+
+    def __len__(self) -> int:
+        per_epoch = sum(math.ceil(len(t.train) / self.batch_size) for t in self.phase.tasks)
+        return per_epoch * self.epochs
+
+    def __iter__(self) -> Iterator[Batch]:
+        for epoch in range(self.epochs):
+            for task, idx in self.index_batches(epoch):
+                yield self.ctx.collate([(task, task.train, idx)])
+
+
+@dataclass
+class RunContext:
+    """What the runner lends a strategy: data of the whole stream, batching, seeding, precision."""
+
+    seed: int
+    epochs: int
+    batch_size: int
+    eval_batch_size: int
+    device: torch.device
+    precision: str
+    pad_id: int
+    tasks: list[TaskData]
+    scenario: str
+    show_progress: bool = True
+    sampler: TaskSampler | None = None  # None: proportional
+    model: MultiTaskModel | None = None  # read by samplers that score candidate batches
+    usage: DataUsage = field(default_factory=DataUsage)
+
+    def autocast(self) -> contextlib.AbstractContextManager:
+        if self.precision == "bf16":
+            return torch.autocast(device_type=self.device.type, dtype=torch.bfloat16)
+        return contextlib.nullcontext()
+
+    def generator(self, *keys: int | str) -> torch.Generator:
+        """A torch generator seeded by the run seed and `keys` (stable across processes)."""
+        words = [self.seed] + [k if isinstance(k, int) else int(hashlib.md5(k.encode()).hexdigest()[:8], 16)
+                               for k in keys]
+        return torch.Generator().manual_seed(int(np.random.SeedSequence(words).generate_state(1)[0]))
+
+    def task_batches(self, phase: Phase) -> BatchPlan:
+        return BatchPlan(self, phase, self.epochs, self.batch_size)
+
+    def num_steps(self, phase: Phase) -> int:
+        return len(self.task_batches(phase))
+
+    def collate(self, parts: Sequence[tuple[TaskData | int, Examples, Sequence[int]]]) -> Batch:
+        return collate(parts, self.pad_id).to(self.device)
+
+    def progress(self, iterable: Iterable, desc: str, total: int | None = None) -> Iterable:
+        if not self.show_progress:
+            return iterable
+        from tqdm.auto import tqdm
+
+        return tqdm(iterable, desc=desc, total=total, leave=False, dynamic_ncols=True, disable=None)
+
+
+def set_seed(seed: int) -> None:
+    import random
+
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+def peak_memory_mb(device: torch.device) -> dict[str, float]:
+    # ru_maxrss is in KiB on Linux: the process's peak resident memory so far.
+    out = {"peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+    if device.type == "cuda":
+        out["peak_gpu_mb"] = torch.cuda.max_memory_allocated(device) / 2**20
+    return out
+
+
+class GradientTracker:
+    """Which parameters receive gradients during a phase (trainable_params in the run JSON)."""
+
+    def __init__(self, model: torch.nn.Module) -> None:
+        self.touched: dict[int, int] = {}
+        self.handles = [
+            p.register_post_accumulate_grad_hook(self._hook(id(p), p.numel()))
+            for p in model.parameters()
+            if p.requires_grad
+        ]
+
+    def _hook(self, key: int, numel: int):
+        def hook(_p: torch.Tensor) -> None:
+            self.touched[key] = numel
+
+        return hook
+
+    def close(self) -> int:
+        for h in self.handles:
+            h.remove()
+        return sum(self.touched.values())

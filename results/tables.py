@@ -1,0 +1,162 @@
+"""The per-experiment tables of results/README.md, printed as markdown from the run JSONs.
+
+    python results/tables.py glue-small results/runs/glue-small    # strategies over seeds
+    python results/tables.py samplers results/runs/samplers        # joint, one row per sampler
+    python results/tables.py mtl-add results/runs/mtl-add          # mtl-then-add comparison
+    python results/tables.py text5 results/runs/text5              # class-incremental text5
+
+`leaderboard` gives the aggregate columns every experiment shares; these tables add what one
+experiment is about (per-task scores, the share of the data a sampler used, forgetting of the
+multi-task phase's tasks, ...). Scores are x100, means over the runs of a row, ± their std.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+from collections import defaultdict
+
+from benchmark.leaderboard import load_runs
+
+
+def fmt(values: list[float | None], scale: float = 100.0, digits: int = 1) -> str:
+    values = [v for v in values if v is not None]
+    if not values:
+        return "-"
+    mean = scale * statistics.fmean(values)
+    if len(values) == 1:
+        return f"{mean:.{digits}f}"
+    return f"{mean:.{digits}f} ± {scale * statistics.stdev(values):.{digits}f}"
+
+
+def table(header: list[str], rows: list[list[str]]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    return "\n".join([*lines, *("| " + " | ".join(r) + " |" for r in rows)])
+
+
+def label(record: dict) -> str:
+    run, cfg = record["run"], record["run"]["strategy_config"]
+    name = run["strategy"]
+    if name == "coreset-replay":
+        name += f" ({cfg.get('selector')}, {cfg.get('budget')}/task)"
+    elif name in ("replay", "agem", "sparse-replay") and "budget" in cfg:
+        name += f" ({cfg['budget']}/task)"
+    return name
+
+
+def grouped(records: list[dict], key) -> dict[str, list[dict]]:
+    out: dict[str, list[dict]] = defaultdict(list)
+    for r in records:
+        out[key(r)].append(r)
+    return out
+
+
+def final_scores(record: dict) -> dict[str, float]:
+    return dict(zip(record["tasks"], record["R"][-1]))
+
+
+def glue_small(records: list[dict]) -> str:
+    rows = []
+    groups = grouped(records, label)
+    order = sorted(groups, key=lambda k: -statistics.fmean(r["metrics"]["final_average"] for r in groups[k]))
+    for name in order:
+        rs = groups[name]
+        cost = [r["cost"] for r in rs]
+        backbone = cost[0]["backbone_params"]
+        per_task = statistics.fmean(c["params_added_per_task"] for c in cost)
+        rows.append([
+            name, str(len(rs)), fmt([r["metrics"]["final_average"] for r in rs]),
+            fmt([r["metrics"]["forgetting"] for r in rs]), fmt([r["metrics"]["bwt"] for r in rs]),
+            fmt([r["metrics"]["learning_accuracy"] for r in rs]),
+            f"{per_task:,.0f} ({100 * per_task / backbone:.2f}%)",
+            f"{statistics.fmean(c['state_floats'] for c in cost):,.0f}",
+            f"{statistics.fmean(c['memory_examples'] for c in cost):,.0f}",
+            fmt([c["wall_time_s"] for c in cost], scale=1, digits=0),
+        ])
+    return table(["strategy", "seeds", "final avg", "forgetting", "BWT", "learning acc",
+                  "params added / task (% backbone)", "state floats", "memory examples", "wall s"], rows)
+
+
+def samplers(records: list[dict]) -> str:
+    tasks = records[0]["tasks"]
+    rows = []
+    for name, rs in sorted(grouped(records, lambda r: r["run"]["sampler"]).items(),
+                           key=lambda kv: -statistics.fmean(r["metrics"]["final_average"] for r in kv[1])):
+        used = [r["phases"][0]["data_used"] for r in rs]
+        seen = [r["phases"][0]["examples_by_task"] for r in rs]
+        share = [sum(u[t]["unique"] for t in tasks) / sum(u[t]["of"] for t in tasks) for u in used]
+        rows.append([
+            name, fmt([r["metrics"]["final_average"] for r in rs]),
+            *(fmt([final_scores(r)[t] for r in rs]) for t in tasks),
+            " / ".join(f"{statistics.fmean(s[t] for s in seen):,.0f}" for t in tasks),
+            " / ".join(f"{100 * statistics.fmean(u[t]['share'] for u in used):.0f}%" for t in tasks),
+            f"{100 * statistics.fmean(share):.0f}%",
+        ])
+    sizes = " / ".join(f"{records[0]['task_info'][i]['train_examples']:,}" for i in range(len(tasks)))
+    head = ["sampler", "final avg", *tasks, f"examples trained ({'/'.join(tasks)}; sizes {sizes})",
+            "share of each task used", "share used"]
+    return table(head, rows)
+
+
+def mtl_add(records: list[dict]) -> str:
+    rows = []
+    for name, rs in sorted(grouped(records, label).items(),
+                           key=lambda kv: -statistics.fmean(r["metrics"]["final_average"] for r in kv[1])):
+        m = [r["metrics"] for r in rs]
+        k = rs[0]["run"]["mtl_tasks"]
+        old = [sum(t["train_examples"] for t in r["task_info"][:-1]) for r in rs]  # before the last task
+        kept = [r["cost"]["memory_examples"] / o for r, o in zip(rs, old)]
+        backbone = rs[0]["cost"]["backbone_params"]
+        first = [r["phases"][0]["params_added"] for r in rs]
+        later = [statistics.fmean(p["params_added"] for p in r["phases"][1:]) for r in rs]
+        rows.append([
+            name, str(len(rs)), fmt([x["final_average"] for x in m]),
+            fmt([r["R"][0][j] for r in rs for j in range(k)]),
+            fmt([x.get("first_final_average") for x in m]), fmt([x.get("first_forgetting") for x in m]),
+            fmt([x.get("added_learning_accuracy") for x in m]), fmt([x.get("added_final_average") for x in m]),
+            f"{statistics.fmean(first):,.0f} + {statistics.fmean(later):,.0f}/task "
+            f"({100 * statistics.fmean(later) / backbone:.2f}%)",
+            f"{100 * statistics.fmean(kept):.1f}%",
+        ])
+    return table(["strategy", "seeds", "final avg", "first k after MTL", "first k final", "first k forgetting",
+                  "added: learned", "added: final", "params added (MTL phase + each added)",
+                  "old data kept for replay"], rows)
+
+
+def text5(records: list[dict]) -> str:
+    tasks = records[0]["tasks"]
+    rows = []
+    for name, rs in sorted(grouped(records, label).items(),
+                           key=lambda kv: -statistics.fmean(r["metrics"]["final_average"] for r in kv[1])):
+        m = [r["metrics"] for r in rs]
+        rows.append([
+            name, rs[0]["run"]["scenario"], fmt([x["final_average"] for x in m]),
+            *(fmt([final_scores(r)[t] for r in rs]) for t in tasks),
+            fmt([x["forgetting"] for x in m]), fmt([x["learning_accuracy"] for x in m]),
+            f"{statistics.fmean(r['cost']['memory_examples'] for r in rs):,.0f}",
+            fmt([r["cost"]["wall_time_s"] for r in rs], scale=1, digits=0),
+        ])
+    return table(["strategy", "scenario", "final avg", *tasks, "forgetting", "learning acc",
+                  "memory examples", "wall s"], rows)
+
+
+KINDS = {"glue-small": glue_small, "samplers": samplers, "mtl-add": mtl_add, "text5": text5}
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("kind", choices=sorted(KINDS))
+    p.add_argument("folder", help="folder of run JSONs")
+    args = p.parse_args(argv)
+    loaded = load_runs(args.folder, warn=lambda m: print(f"warning: {m}", file=sys.stderr))
+    if not loaded.runs:
+        print(f"error: no complete runs in {args.folder}", file=sys.stderr)
+        return 2
+    print(KINDS[args.kind]([record for _, record in loaded.runs]))
+    print(f"\n({loaded.summary()})")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
