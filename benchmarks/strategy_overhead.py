@@ -42,48 +42,54 @@ def fake_task(index: int, n: int, seq_len: int, vocab: int, generator: torch.Gen
     return TaskData(spec, index, ex, ex, n)
 
 
-def time_strategy(name: str, model_path: str, settings: dict, args: argparse.Namespace) -> dict:
-    from benchmark.config import build_config
+class Bench:
+    """One strategy after a short first task, ready to take timed steps on the second."""
 
-    torch.manual_seed(0)
-    tokenizer, encoder = load_pretrained(model_path)
-    model = MultiTaskModel(encoder)
-    g = torch.Generator().manual_seed(0)
-    n = args.batch_size * (args.warmup + args.steps)
-    tasks = [fake_task(i, n, args.seq_len, encoder.config.vocab_size, g) for i in range(2)]
-    ctx = RunContext(seed=0, epochs=1, batch_size=args.batch_size, eval_batch_size=args.batch_size,
-                     device=torch.device("cpu"), precision=args.precision, pad_id=tokenizer.pad_token_id or 0,
-                     tasks=tasks, scenario="task-incremental", show_progress=False)
-    cls = STRATEGIES.get(name)
-    strategy = cls(build_config(cls.Config, settings))
-    strategy.setup(model, ctx)
+    def __init__(self, name: str, model_path: str, settings: dict, args: argparse.Namespace) -> None:
+        from benchmark.config import build_config
 
-    first = Phase(0, [tasks[0]])
-    model.add_task(tasks[0].spec, 0, seed=0)
-    strategy.before_task(first)
-    for _, batch in zip(range(args.first_steps), strategy.batches(first)):
-        strategy.train_step(batch)
-    t0 = time.perf_counter()
-    strategy.after_task(first)
-    after_s = time.perf_counter() - t0
-    state = strategy.state_size()
+        torch.manual_seed(0)
+        tokenizer, encoder = load_pretrained(model_path)
+        model = MultiTaskModel(encoder)
+        g = torch.Generator().manual_seed(0)
+        n = args.batch_size * (args.warmup + args.steps)
+        tasks = [fake_task(i, n, args.seq_len, encoder.config.vocab_size, g) for i in range(2)]
+        ctx = RunContext(seed=0, epochs=1, batch_size=args.batch_size, eval_batch_size=args.batch_size,
+                         device=torch.device("cpu"), precision=args.precision,
+                         pad_id=tokenizer.pad_token_id or 0, tasks=tasks, scenario="task-incremental",
+                         show_progress=False)
+        cls = STRATEGIES.get(name)
+        self.strategy = strategy = cls(build_config(cls.Config, settings))
+        strategy.setup(model, ctx)
 
-    second = Phase(1, [tasks[1]])
-    model.add_task(tasks[1].spec, 1, seed=0)
-    strategy.before_task(second)
-    times, sizes = [], []
-    batches = iter(strategy.batches(second))
-    for step in range(args.warmup + args.steps):
+        first = Phase(0, [tasks[0]])
+        model.add_task(tasks[0].spec, 0, seed=0)
+        strategy.before_task(first)
+        for _, batch in zip(range(args.first_steps), strategy.batches(first)):
+            strategy.train_step(batch)
         t0 = time.perf_counter()
-        batch = next(batches, None)
-        if batch is None:
-            break
-        strategy.train_step(batch)
-        if step >= args.warmup:
-            times.append(time.perf_counter() - t0)
-            sizes.append(len(batch))
-    return {"ms": 1000 * statistics.median(times), "examples": statistics.median(sizes), "after_s": after_s,
-            "floats": state.floats, "memory": state.examples}
+        strategy.after_task(first)
+        self.after_s = time.perf_counter() - t0
+        self.state = strategy.state_size()
+
+        second = Phase(1, [tasks[1]])
+        model.add_task(tasks[1].spec, 1, seed=0)
+        strategy.before_task(second)
+        self.batches = iter(strategy.batches(second))
+        self.times: list[float] = []
+        self.sizes: list[int] = []
+
+    def step(self, timed: bool) -> None:
+        t0 = time.perf_counter()  # drawing the batch counts: replay strategies mix memory in here
+        batch = next(self.batches)
+        self.strategy.train_step(batch)
+        if timed:
+            self.times.append(time.perf_counter() - t0)
+            self.sizes.append(len(batch))
+
+    def row(self) -> dict:
+        return {"ms": 1000 * statistics.median(self.times), "examples": statistics.median(self.sizes),
+                "after_s": self.after_s, "floats": self.state.floats, "memory": self.state.examples}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -98,10 +104,16 @@ def main(argv: list[str] | None = None) -> int:
     names = strategy_names(args)
     with tempfile.TemporaryDirectory() as tmp:
         model_path = model_folder(args, tmp)
-        rows = {}
+        benches = {}
         for name in names:
             fields = STRATEGIES.get(name).Config.__dataclass_fields__
-            rows[name] = time_strategy(name, model_path, {k: v for k, v in common.items() if k in fields}, args)
+            benches[name] = Bench(name, model_path, {k: v for k, v in common.items() if k in fields}, args)
+        # round robin, one step of each strategy in turn: on a shared machine a change of load
+        # then slows every strategy alike instead of whichever happens to be running
+        for i in range(args.warmup + args.steps):
+            for bench in benches.values():
+                bench.step(timed=i >= args.warmup)
+        rows = {name: b.row() for name, b in benches.items()}
     print(f"model {args.model}, batch {args.batch_size} x {args.seq_len} tokens, {args.precision}, "
           f"{torch.get_num_threads()} threads, median of {args.steps} steps on the second task")
     print(f"{'strategy':<15} {'ms/step':>8} {'x finetune':>10} {'examples':>8} {'after task':>10} "
