@@ -161,3 +161,14 @@ def test_a_folder_without_complete_runs_is_one_line_and_exit_2(tmp_path, capsys)
     assert err.startswith("error: no complete runs") and "1 failed" in err and err.count("\n") == 1
     assert main(["leaderboard", str(tmp_path / "nowhere")]) == 2
     assert "no results folder" in capsys.readouterr().err
+
+
+def test_per_task_caps_separate_groups_and_old_runs_count_as_none(tmp_path):
+    # a run JSON from before per-task caps groups with an empty max_train_by_task
+    variants = [({}, 0.50), ({"max_train_by_task": {}, "max_eval_by_task": {}}, 0.70),
+                ({"max_train_by_task": {"rte": 250}, "max_eval_by_task": {}}, 0.90)]
+    for i, (extra, final) in enumerate(variants):
+        write(tmp_path, make_record("joint", i, run_extra=extra, metrics=metrics(final)))
+    board, _ = board_of(tmp_path)
+    assert sorted(zip(board["max_train_by_task"], board["final_average_mean"].round(6))) == [
+        ('{"rte": 250}', 0.9), ("{}", 0.6)]
