@@ -112,7 +112,7 @@ def mtl_add(records: list[dict]) -> str:
         later = [statistics.fmean(p["params_added"] for p in r["phases"][1:]) for r in rs]
         rows.append([
             name, str(len(rs)), fmt([x["final_average"] for x in m]),
-            fmt([r["R"][0][j] for r in rs for j in range(k)]),
+            fmt([statistics.fmean(r["R"][0][:k]) for r in rs]),
             fmt([x.get("first_final_average") for x in m]), fmt([x.get("first_forgetting") for x in m]),
             fmt([x.get("added_learning_accuracy") for x in m]), fmt([x.get("added_final_average") for x in m]),
             f"{statistics.fmean(first):,.0f} + {statistics.fmean(later):,.0f}/task "
