@@ -105,7 +105,7 @@ def mtl_add(records: list[dict]) -> str:
                            key=lambda kv: -statistics.fmean(r["metrics"]["final_average"] for r in kv[1])):
         m = [r["metrics"] for r in rs]
         k = rs[0]["run"]["mtl_tasks"]
-        old = [sum(t["train_examples"] for t in r["task_info"][:-1]) for r in rs]  # before the last task
+        old = [sum(t["train_examples"] for t in r["task_info"]) for r in rs]
         kept = [r["cost"]["memory_examples"] / o for r, o in zip(rs, old)]
         backbone = rs[0]["cost"]["backbone_params"]
         first = [r["phases"][0]["params_added"] for r in rs]
@@ -121,7 +121,7 @@ def mtl_add(records: list[dict]) -> str:
         ])
     return table(["strategy", "seeds", "final avg", "first k after MTL", "first k final", "first k forgetting",
                   "added: learned", "added: final", "params added (MTL phase + each added)",
-                  "old data kept for replay"], rows)
+                  "memory / all train data"], rows)
 
 
 def text5(records: list[dict]) -> str:
