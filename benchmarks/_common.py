@@ -31,5 +31,14 @@ def strategy_names(args: argparse.Namespace) -> list[str]:
     return names if "finetune" in names else ["finetune", *names]
 
 
+def round_robin(benches, args: argparse.Namespace) -> None:
+    """`args.warmup` untimed and `args.steps` timed steps of every bench, one step of each in turn:
+    on a shared machine a change of load then slows every strategy alike instead of whichever
+    happens to be running. A bench has `step(timed: bool)`."""
+    for i in range(args.warmup + args.steps):
+        for bench in benches:
+            bench.step(timed=i >= args.warmup)
+
+
 def model_folder(args: argparse.Namespace, tmp: str) -> str:
     return str(make_tiny_model(Path(tmp) / "tiny")) if args.model == "tiny" else args.model

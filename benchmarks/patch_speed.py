@@ -20,7 +20,7 @@ import time
 
 import numpy as np
 import torch
-from _common import model_folder, step_timing_parser, strategy_names
+from _common import model_folder, round_robin, step_timing_parser, strategy_names
 
 from benchmark.context import GradientTracker, RunContext
 from benchmark.data import Batch, Examples, TaskData
@@ -59,8 +59,10 @@ class Bench:
         self.head, self.patch = added_params(before, param_snapshot(self.model))
         self.tracker = GradientTracker(self.model)
         self.ids, self.batch_size, self.times = torch.tensor(self.task.train.input_ids), args.batch_size, []
+        self.steps_taken = 0
 
-    def step(self, i: int, timed: bool) -> None:
+    def step(self, timed: bool) -> None:
+        i, self.steps_taken = self.steps_taken, self.steps_taken + 1
         rows = slice(i * self.batch_size, (i + 1) * self.batch_size)
         batch = Batch(self.ids[rows], torch.ones_like(self.ids[rows]), None,
                       torch.as_tensor(self.task.train.labels[rows]), torch.zeros(self.batch_size, dtype=torch.long))
@@ -82,11 +84,7 @@ def main(argv: list[str] | None = None) -> int:
                 benches[name] = Bench(name, model_path, args)
             except UsageError as exc:  # e.g. peft not installed
                 print(f"{name}: skipped ({exc})", file=sys.stderr)
-    # round robin, one step of each strategy in turn: on a shared machine a change of load
-    # then slows every strategy alike instead of whichever happens to be running
-    for i in range(args.warmup + args.steps):
-        for bench in benches.values():
-            bench.step(i, timed=i >= args.warmup)
+    round_robin(benches.values(), args)
     print(f"model {args.model} ({backbone:,} backbone params), batch {args.batch_size} x {args.seq_len} tokens, "
           f"{args.precision}, {torch.get_num_threads()} threads, median of {args.steps} steps")
     print(f"{'strategy':<12} {'ms/step':>9} {'x finetune':>10} {'head':>8} {'patch/task':>11} {'% backbone':>10} {'trained':>11}")

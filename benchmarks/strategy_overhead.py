@@ -23,7 +23,7 @@ import time
 
 import numpy as np
 import torch
-from _common import model_folder, step_timing_parser, strategy_names
+from _common import model_folder, round_robin, step_timing_parser, strategy_names
 
 from benchmark.context import RunContext
 from benchmark.data import Examples, TaskData
@@ -108,11 +108,7 @@ def main(argv: list[str] | None = None) -> int:
         for name in names:
             fields = STRATEGIES.get(name).Config.__dataclass_fields__
             benches[name] = Bench(name, model_path, {k: v for k, v in common.items() if k in fields}, args)
-        # round robin, one step of each strategy in turn: on a shared machine a change of load
-        # then slows every strategy alike instead of whichever happens to be running
-        for i in range(args.warmup + args.steps):
-            for bench in benches.values():
-                bench.step(timed=i >= args.warmup)
+        round_robin(benches.values(), args)
         rows = {name: b.row() for name, b in benches.items()}
     print(f"model {args.model}, batch {args.batch_size} x {args.seq_len} tokens, {args.precision}, "
           f"{torch.get_num_threads()} threads, median of {args.steps} steps on the second task")
