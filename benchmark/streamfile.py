@@ -74,6 +74,16 @@ def _check_keys(where: str, data: dict, allowed: set[str]) -> None:
         raise UsageError(f"{where}: unknown key {unknown[0]!r} (known: {', '.join(sorted(allowed))})")
 
 
+def _cap(where: str, key: str, table: dict) -> int | None:
+    """The cap `key` of a stream or task table (None when absent): an integer >= 0."""
+    if key not in table:
+        return None
+    value = table[key]
+    if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+        raise UsageError(f"{where}: {key} must be an integer >= 0")
+    return value
+
+
 def _strings(where: str, key: str, value: Any) -> tuple[str, ...]:
     if isinstance(value, str):
         return (value,)
@@ -152,15 +162,10 @@ def load_stream_file(path: str | Path) -> Stream:
     scenario = data.get("scenario", "task-incremental")
     if scenario not in SCENARIOS:
         raise UsageError(f"stream file {path.name}: scenario must be one of {', '.join(SCENARIOS)}")
-    by_task: dict[str, dict[str, int]] = {"max_train": {}, "max_eval": {}}
-    for key in ("max_train", "max_eval"):
-        if key in data and (not isinstance(data[key], int) or data[key] < 0):
-            raise UsageError(f"stream file {path.name}: {key} must be an integer >= 0")
-        for name, entry in zip(names, entries):
-            if key in entry:
-                if not isinstance(entry[key], int) or isinstance(entry[key], bool) or entry[key] < 0:
-                    raise UsageError(f"stream file {path.name}, task {name!r}: {key} must be an integer >= 0")
-                by_task[key][name] = entry[key]
+    caps = {key: _cap(f"stream file {path.name}", key, data) for key in ("max_train", "max_eval")}
+    by_task = {key: {name: _cap(f"stream file {path.name}, task {name!r}", key, entry)
+                     for name, entry in zip(names, entries) if key in entry}
+               for key in ("max_train", "max_eval")}
     orders = {}
     for oname, order in (data.get("orders") or {}).items():
         order = _strings(f"stream file {path.name}, order {oname!r}", "order", order)
@@ -174,6 +179,6 @@ def load_stream_file(path: str | Path) -> Stream:
             _FROM_FILES.add(s.name)
     others = tuple(sc for sc in SCENARIOS if sc != scenario)
     return Stream(str(data.get("name", path.stem)), tuple(names), scenario=scenario,
-                  scenarios=(scenario, *others), orders=orders, max_train=data.get("max_train"),
-                  max_eval=data.get("max_eval"), max_train_by_task=by_task["max_train"],
+                  scenarios=(scenario, *others), orders=orders, max_train=caps["max_train"],
+                  max_eval=caps["max_eval"], max_train_by_task=by_task["max_train"],
                   max_eval_by_task=by_task["max_eval"], description=str(data.get("description", "")))
