@@ -45,11 +45,12 @@ def label(record: dict) -> str:
     return name
 
 
-def grouped(records: list[dict], key) -> dict[str, list[dict]]:
-    out: dict[str, list[dict]] = defaultdict(list)
+def ranked(records: list[dict], key) -> list[tuple[str, list[dict]]]:
+    """The records grouped by `key(record)`, best mean final average first."""
+    groups: dict[str, list[dict]] = defaultdict(list)
     for r in records:
-        out[key(r)].append(r)
-    return out
+        groups[key(r)].append(r)
+    return sorted(groups.items(), key=lambda kv: -statistics.fmean(r["metrics"]["final_average"] for r in kv[1]))
 
 
 def final_scores(record: dict) -> dict[str, float]:
@@ -58,10 +59,7 @@ def final_scores(record: dict) -> dict[str, float]:
 
 def glue_small(records: list[dict]) -> str:
     rows = []
-    groups = grouped(records, label)
-    order = sorted(groups, key=lambda k: -statistics.fmean(r["metrics"]["final_average"] for r in groups[k]))
-    for name in order:
-        rs = groups[name]
+    for name, rs in ranked(records, label):
         cost = [r["cost"] for r in rs]
         backbone = cost[0]["backbone_params"]
         per_task = statistics.fmean(c["params_added_per_task"] for c in cost)
@@ -81,8 +79,7 @@ def glue_small(records: list[dict]) -> str:
 def samplers(records: list[dict]) -> str:
     tasks = records[0]["tasks"]
     rows = []
-    for name, rs in sorted(grouped(records, lambda r: r["run"]["sampler"]).items(),
-                           key=lambda kv: -statistics.fmean(r["metrics"]["final_average"] for r in kv[1])):
+    for name, rs in ranked(records, lambda r: r["run"]["sampler"]):
         used = [r["phases"][0]["data_used"] for r in rs]
         seen = [r["phases"][0]["examples_by_task"] for r in rs]
         share = [sum(u[t]["unique"] for t in tasks) / sum(u[t]["of"] for t in tasks) for u in used]
@@ -101,8 +98,7 @@ def samplers(records: list[dict]) -> str:
 
 def mtl_add(records: list[dict]) -> str:
     rows = []
-    for name, rs in sorted(grouped(records, label).items(),
-                           key=lambda kv: -statistics.fmean(r["metrics"]["final_average"] for r in kv[1])):
+    for name, rs in ranked(records, label):
         m = [r["metrics"] for r in rs]
         k = rs[0]["run"]["mtl_tasks"]
         old = [sum(t["train_examples"] for t in r["task_info"]) for r in rs]
@@ -127,8 +123,7 @@ def mtl_add(records: list[dict]) -> str:
 def text5(records: list[dict]) -> str:
     tasks = records[0]["tasks"]
     rows = []
-    for name, rs in sorted(grouped(records, label).items(),
-                           key=lambda kv: -statistics.fmean(r["metrics"]["final_average"] for r in kv[1])):
+    for name, rs in ranked(records, label):
         m = [r["metrics"] for r in rs]
         rows.append([
             name, rs[0]["run"]["scenario"], fmt([x["final_average"] for x in m]),
