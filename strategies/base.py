@@ -26,9 +26,23 @@ if TYPE_CHECKING:
     from benchmark.model import MultiTaskModel
 
 
+# A tunable setting's range, read by `python -m benchmark tune` (benchmark/tune.py):
+#   ("log", low, high)    float, sampled log-uniformly   ("float", low, high)  float, uniformly
+#   ("int", low, high)    integer, inclusive             ("log-int", low, high) integer, log-uniformly
+#   ("choice", [a, b, ...])  one of the values
+SearchSpace = dict[str, tuple]
+
+
 @dataclass
 class StrategyConfig:
-    """Optimiser settings every strategy has; a strategy's Config subclasses this."""
+    """Optimiser settings every strategy has; a strategy's Config subclasses this.
+
+    `search_space` names the settings `tune` searches and their ranges: at least the learning rate
+    and the setting that defines the method (EWC's lambda, replay's memory, LoRA's rank, ...). A
+    subclass extends it: `search_space: ClassVar[SearchSpace] = {**StrategyConfig.search_space, ...}`.
+    """
+
+    search_space: ClassVar[SearchSpace] = {"lr": ("log", 1e-5, 1e-3)}
 
     lr: float = field(default=1e-4, metadata={"help": "AdamW learning rate (1e-4 suits MiniLM on ~1k examples)"})
     weight_decay: float = field(default=0.01, metadata={"help": "AdamW weight decay"})
