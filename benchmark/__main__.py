@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import sys
 from pathlib import Path
@@ -73,6 +74,9 @@ def add_run_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument("--seed", type=int, default=0, help="seed for sampling, initialisation and random orders")
     g.add_argument("--set", nargs="+", default=[], metavar="KEY=VALUE", dest="settings",
                    help="strategy settings, e.g. --set lr=3e-5 (see `list --strategy NAME`)")
+    g.add_argument("--tuned", default=None, metavar="TOML",
+                   help="settings chosen by `tune` (e.g. results/tuned/glue-small_minilm.toml); "
+                        "--set overrides them; a strategy without a table runs at its defaults")
     g = p.add_argument_group("multi-task phases (docs/multitask.md)")
     g.add_argument("--mtl-tasks", type=int, default=None, metavar="K",
                    help="mtl-then-add: train the first K tasks of the stream together in one phase, "
@@ -93,6 +97,12 @@ def add_run_arguments(p: argparse.ArgumentParser) -> None:
                         "per-task caps as for --max-train")
     g.add_argument("--max-length", type=int, default=128, help="tokens per input, longer ones truncated")
     g.add_argument("--epochs", type=int, default=1, help="epochs per task; default 1")
+    g.add_argument("--steps", type=int, default=None, metavar="N",
+                   help="optimizer steps per task instead of epochs (compare strategies at equal steps)")
+    g.add_argument("--val-size", type=int, default=500, metavar="N",
+                   help="validation examples held out from each task's training split (at most a "
+                        "fifth of it; seeded, disjoint from train); settings are chosen on them, "
+                        "never on test. 0 = no validation split. Default 500")
     g.add_argument("--batch-size", type=int, default=32, help="training batch size; default 32")
     g.add_argument("--eval-batch-size", type=int, default=128, help="evaluation batch size; default 128")
     g.add_argument("--lr", type=float, default=None, help="learning rate (same as --set lr=...); default 1e-4")
@@ -155,12 +165,13 @@ def config_from_args(args: argparse.Namespace):
         strategy=args.strategy, strategy_config=settings, stream=args.stream, tasks=args.tasks,
         order=args.order, order_seed=args.order_seed, scenario=args.scenario, model=args.model, pooling=args.pooling, max_length=args.max_length,
         sampler=args.sampler, sampler_config=parse_assignments(args.sampler_settings), mtl_tasks=args.mtl_tasks,
-        seed=args.seed, epochs=args.epochs,
+        seed=args.seed, epochs=args.epochs, steps=args.steps, val_size=args.val_size,
         **dict(zip(("max_train", "max_train_by_task"), split_caps(args.max_train))),
         **dict(zip(("max_eval", "max_eval_by_task"), split_caps(args.max_eval))),
         batch_size=args.batch_size, eval_batch_size=args.eval_batch_size, precision=args.precision,
         fwt=args.fwt, device=args.device, output_dir=args.output_dir, data_dir=args.data_dir,
         resume=args.resume, keep_checkpoint=args.keep_checkpoint, progress=not args.quiet,
+        tuned=args.tuned,
     )
 
 
@@ -241,6 +252,34 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("runs", nargs="+", help="run JSON files")
     p.set_defaults(func=cmd_show)
 
+    from benchmark.tune import OBJECTIVES
+    from benchmark.tune import __doc__ as tune_doc
+
+    p = sub.add_parser("tune", help="choose a strategy's settings on validation (Optuna)",
+                       description=tune_doc, formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_run_arguments(p)
+    g = p.add_argument_group("tuning")
+    g.add_argument("--trials", type=int, default=12, help="trials in the study in all (a rerun adds "
+                   "only the missing ones); default 12")
+    g.add_argument("--tune-tasks", type=int, default=None, metavar="K",
+                   help="tune on the first K tasks of the stream (Chaudhry et al. 2019); default: all "
+                        "tasks of --stream/--tasks")
+    g.add_argument("--tune-seeds", default=None, metavar="A,B",
+                   help="seeds each trial runs (the objective is their mean); default --seed")
+    g.add_argument("--objective", default="final_average", choices=list(OBJECTIVES),
+                   help="validation metric to maximise; default final_average")
+    g.add_argument("--params", default=None, metavar="K1,K2",
+                   help="tune only these settings of the strategy's search space")
+    g.add_argument("--tuning-dir", default="results/tuning",
+                   help="trial runs and the SQLite study go here; default results/tuning")
+    g.add_argument("--storage", default=None, metavar="URL",
+                   help="Optuna storage: an RDB URL shared by several machines; default "
+                        "sqlite:///TUNING_DIR/optuna.db")
+    g.add_argument("--study", default=None, help="study name; default strategy_stream_tasks_model")
+    g.add_argument("--tuned-output", default=None, metavar="TOML",
+                   help="where the chosen settings go; default results/tuned/STREAM_MODEL.toml")
+    p.set_defaults(func=cmd_tune)
+
     from benchmark.sweep import __doc__ as sweep_doc
     from benchmark.sweep import add_sweep_arguments
 
@@ -266,6 +305,31 @@ def build_parser() -> argparse.ArgumentParser:
                         "(default) or ±1 standard error")
     p.set_defaults(func=cmd_plot)
     return parser
+
+
+def cmd_tune(args: argparse.Namespace) -> int:
+    from benchmark.tune import tune, tuned_file, write_tuned
+
+    base = config_from_args(args)
+    if args.tune_tasks is not None:  # Chaudhry et al.: the first k tasks of the stream
+        from benchmark.runconfig import resolve
+
+        tasks = resolve(base).tasks
+        if not 1 <= args.tune_tasks <= len(tasks):
+            raise UsageError(f"--tune-tasks must be in 1..{len(tasks)}, not {args.tune_tasks}")
+        base = dataclasses.replace(base, tasks=tasks[: args.tune_tasks], order="default")
+    seeds = [int(s) for s in _int_list(args.tune_seeds)] if args.tune_seeds else [base.seed]
+    chosen = tune(base, trials=args.trials, seeds=seeds, objective=args.objective,
+                  tuning_dir=Path(args.tuning_dir), storage=args.storage, study_name=args.study,
+                  params=_int_list(args.params) if args.params else None)
+    stream = base.stream if not Path(base.stream).suffix else Path(base.stream).stem
+    path = tuned_file(Path(args.tuned_output) if args.tuned_output else None, stream, base.model)
+    write_tuned(path, base.strategy, chosen)
+    shown = ", ".join(f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}" for k, v in chosen["params"].items())
+    print(f"best of {chosen['study']['trials']} trials: {shown} (validation "
+          f"{args.objective} {chosen['study']['value'] * 100:.2f})")
+    print(f"written to {path}; use it with: python -m benchmark run --strategy {base.strategy} --tuned {path}")
+    return 0
 
 
 def cmd_sweep(args: argparse.Namespace) -> int:

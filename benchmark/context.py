@@ -25,8 +25,11 @@ class BatchPlan:
     batch by batch as the run's task sampler says (benchmark/samplers.py); by default at random in
     proportion to their sizes, every example once per epoch. Epochs are drawn in order."""
 
-    def __init__(self, ctx: RunContext, phase: Phase, epochs: int, batch_size: int) -> None:
-        self.ctx, self.phase, self.epochs, self.batch_size = ctx, phase, epochs, batch_size
+    def __init__(self, ctx: RunContext, phase: Phase, epochs: int, batch_size: int,
+                 steps: int | None = None) -> None:
+        self.ctx, self.phase, self.batch_size, self.steps = ctx, phase, batch_size, steps
+        # a step budget draws as many epochs as it needs and stops mid-epoch
+        self.epochs = epochs if steps is None else math.ceil(steps / self.per_epoch)
         self._draws: PhaseDraws | None = None
 
     def index_batches(self, epoch: int) -> Iterator[tuple[TaskData, list[int]]]:
@@ -37,14 +40,26 @@ class BatchPlan:
             self.ctx.usage.record(task.index, idx)
             yield task, idx
 
+    @property
+    def per_epoch(self) -> int:
+        return sum(math.ceil(len(t.train) / self.batch_size) for t in self.phase.tasks)
+
     def __len__(self) -> int:
-        per_epoch = sum(math.ceil(len(t.train) / self.batch_size) for t in self.phase.tasks)
-        return per_epoch * self.epochs
+        return self.per_epoch * self.epochs if self.steps is None else self.steps
+
+    def index_stream(self) -> Iterator[tuple[TaskData, list[int]]]:
+        """(task, example indices) of every batch of the phase: all epochs, or the step budget."""
+        n = 0
+        for epoch in range(self.epochs):
+            for item in self.index_batches(epoch):
+                if self.steps is not None and n >= self.steps:
+                    return
+                n += 1
+                yield item
 
     def __iter__(self) -> Iterator[Batch]:
-        for epoch in range(self.epochs):
-            for task, idx in self.index_batches(epoch):
-                yield self.ctx.collate([(task, task.train, idx)])
+        for task, idx in self.index_stream():
+            yield self.ctx.collate([(task, task.train, idx)])
 
 
 @dataclass
@@ -64,6 +79,7 @@ class RunContext:
     sampler: TaskSampler | None = None  # None: proportional
     model: MultiTaskModel | None = None  # read by samplers that score candidate batches
     usage: DataUsage = field(default_factory=DataUsage)
+    steps: int | None = None  # optimizer steps per phase, replacing epochs when set
 
     def autocast(self) -> contextlib.AbstractContextManager:
         if self.precision == "bf16":
@@ -77,7 +93,7 @@ class RunContext:
         return torch.Generator().manual_seed(int(np.random.SeedSequence(words).generate_state(1)[0]))
 
     def task_batches(self, phase: Phase) -> BatchPlan:
-        return BatchPlan(self, phase, self.epochs, self.batch_size)
+        return BatchPlan(self, phase, self.epochs, self.batch_size, self.steps)
 
     def num_steps(self, phase: Phase) -> int:
         return len(self.task_batches(phase))

@@ -68,8 +68,8 @@ def hub_reachable(timeout: float = 2.0) -> bool:
         return False
 
 
-def load_splits(spec: TaskSpec, data_dir: Path | None) -> dict:
-    """The task's train and test splits as `datasets.Dataset`s."""
+def load_splits(spec: TaskSpec, data_dir: Path | None, load_test: bool = True) -> dict:
+    """The task's train and test splits as `datasets.Dataset`s (train only when not `load_test`)."""
     import datasets
 
     datasets.disable_progress_bars()
@@ -78,6 +78,8 @@ def load_splits(spec: TaskSpec, data_dir: Path | None) -> dict:
         # instead of a schema-cast failure across splits
         dsd = {}
         for split, file in spec.data_files.items():
+            if not load_test and split != spec.train_split:
+                continue
             try:
                 dsd[split] = datasets.load_dataset(spec.dataset, data_files={split: file})[split]
             except Exception as exc:  # the builders raise many types (CastError, ArrowInvalid, ...)
@@ -104,13 +106,14 @@ def load_splits(spec: TaskSpec, data_dir: Path | None) -> dict:
                     f"unreachable and it is not cached; {MIRROR_HINT}"
                 ) from exc
             raise UsageError(f"cannot load task {spec.name!r} from {source!r}: {exc}") from exc
-    missing = [s for s in (spec.train_split, spec.test_split) if s not in dsd]
+    wanted = (spec.train_split, spec.test_split) if load_test else (spec.train_split,)
+    missing = [s for s in wanted if s not in dsd]
     if missing:
         raise UsageError(
             f"task {spec.name!r}: dataset {source!r} has no split {missing[0]!r} "
             f"(it has {', '.join(dsd)}); fix the TaskSpec's split names"
         )
-    return {"train": dsd[spec.train_split], "test": dsd[spec.test_split]}
+    return {"train": dsd[spec.train_split], **({"test": dsd[spec.test_split]} if load_test else {})}
 
 
 @dataclass
@@ -140,8 +143,16 @@ class TaskData:
     spec: TaskSpec
     index: int  # position in the stream; the task id the model routes on
     train: Examples
-    test: Examples
-    available_train: int  # train examples before the cap
+    test: Examples | None  # None when the run never reads test (tuning)
+    available_train: int  # labelled rows of the training split, before validation and the cap
+    validation: Examples | None = None  # held out from the training split; None when --val-size 0
+
+    def split(self, name: str) -> Examples:
+        """The examples of split `name` ("train", "validation" or "test")."""
+        ex = getattr(self, name)
+        if ex is None:
+            raise RuntimeError(f"task {self.name!r} has no {name} split in this run")
+        return ex
 
     @property
     def name(self) -> str:
@@ -211,6 +222,33 @@ def _labels(ds, spec: TaskSpec, split: str) -> np.ndarray:
     return labels
 
 
+def validation_size(requested: int, usable: int) -> int:
+    """Rows held out for validation: `requested`, but at most a fifth of the usable train rows,
+    so a small task keeps most of its data for training."""
+    return min(requested, usable // 5)
+
+
+def split_train(n: int, cap: int | None, val_size: int, seed: int, name: str) -> tuple[np.ndarray, np.ndarray]:
+    """(train positions, validation positions) among n usable rows of a training split.
+
+    Validation is a seeded sample disjoint from train. When the train cap leaves room, the train
+    sample is exactly the one drawn without a validation split (so capped runs keep their data and
+    their scores) and validation comes from the rows the cap left out; otherwise validation is
+    drawn first and train is sampled from the rest.
+    """
+    n_val = validation_size(val_size, n)
+    val_rng = np.random.default_rng([seed, zlib.crc32(name.encode()), 1])
+    if n_val == 0:
+        return _sample(n, cap, seed, name), np.arange(0)
+    if cap is not None and cap + n_val <= n:
+        train = _sample(n, cap, seed, name)
+        rest = np.setdiff1d(np.arange(n), train)
+        return train, np.sort(val_rng.choice(rest, size=n_val, replace=False))
+    val = np.sort(val_rng.choice(n, size=n_val, replace=False))
+    rest = np.setdiff1d(np.arange(n), val)
+    return rest[_sample(len(rest), cap, seed, name)], val
+
+
 def prepare_task(
     spec: TaskSpec,
     index: int,
@@ -221,36 +259,50 @@ def prepare_task(
     seed: int,
     max_length: int,
     warn=None,
+    val_size: int = 0,
+    load_test: bool = True,
 ) -> TaskData:
-    """Load, cap (seeded for train, fixed for test) and tokenise one task.
+    """Load, split, cap (seeded for train and validation, fixed for test) and tokenise one task.
 
-    `warn(message)`, when given, hears of test examples whose text also occurs in the train sample.
+    Validation (`val_size` rows, see `split_train`) is held out from the training split; test is
+    the dataset's labelled evaluation split. With `load_test=False` (tuning) the test split is
+    never read. `warn(message)`, when given, hears of test examples whose text also occurs in the
+    train sample.
     """
-    splits = load_splits(spec, data_dir)
+    splits = load_splits(spec, data_dir, load_test=load_test)
     out, texts = {}, {}
-    for split, cap, s in (("train", max_train, seed), ("test", max_eval, EVAL_SAMPLE_SEED)):
-        ds = splits[split]
-        labels = _labels(ds, spec, split)
-        usable = np.flatnonzero(np.isfinite(labels))
-        chosen = usable[_sample(len(usable), cap, s, spec.name)]
+    ds = splits["train"]
+    labels = _labels(ds, spec, "train")
+    usable = np.flatnonzero(np.isfinite(labels))
+    if len(usable) == 0:
+        raise UsageError(f"task {spec.name!r} has no labelled examples in its train split "
+                         f"({spec.train_split!r}); use a split with labels")
+    train_pos, val_pos = split_train(len(usable), max_train, val_size, seed, spec.name)
+    parts = {"train": (ds, usable[train_pos], labels), "validation": (ds, usable[val_pos], labels)}
+    if load_test:
+        test_ds = splits["test"]
+        test_labels = _labels(test_ds, spec, "test")
+        test_usable = np.flatnonzero(np.isfinite(test_labels))
+        if len(test_usable) == 0:
+            raise UsageError(f"task {spec.name!r} has no labelled examples in its test split "
+                             f"({spec.test_split!r}); use a split with labels")
+        parts["test"] = (test_ds, test_usable[_sample(len(test_usable), max_eval, EVAL_SAMPLE_SEED, spec.name)],
+                         test_labels)
+    for split, (source, chosen, split_labels) in parts.items():
         if len(chosen) == 0:
-            raise UsageError(
-                f"task {spec.name!r} has no labelled examples in its {split} split "
-                f"({getattr(spec, f'{split}_split')!r}); use a split with labels"
-            )
-        part = ds.select(chosen)
-        out[split] = tokenize_split(part, spec, tokenizer, max_length, labels[chosen])
-        if warn is not None:
+            out[split] = None
+            continue
+        part = source.select(chosen)
+        out[split] = tokenize_split(part, spec, tokenizer, max_length, split_labels[chosen])
+        if warn is not None and split != "validation":
             fields = (*spec.text_fields, *spec.pair_fields)
             texts[split] = list(zip(*(_texts(part, (f,)) for f in fields)))
-        if split == "train":
-            available = len(usable)
-    if warn is not None:
+    if warn is not None and "test" in texts:
         overlap = len(set(texts["test"]) & set(texts["train"]))
         if overlap:
             warn(f"warning: task {spec.name!r}: {overlap} of {len(texts['test'])} test examples also "
                  "occur in its train sample")
-    return TaskData(spec, index, out["train"], out["test"], available)
+    return TaskData(spec, index, out["train"], out.get("test"), len(usable), out["validation"])
 
 
 @dataclass

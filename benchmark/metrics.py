@@ -53,6 +53,16 @@ def forgetting(R: Matrix, learned: Sequence[int]) -> float | None:
     return _mean(drops)
 
 
+def forgetting_first_last(R: Matrix, learned: Sequence[int]) -> float | None:
+    """Avalanche's forgetting: mean over tasks learned before the last phase of (score right after
+    the phase that learned it - final score). It equals -BWT. It differs from Chaudhry's
+    `forgetting` when a task's score rises after it was learned and falls later: Chaudhry's takes
+    the best earlier score, this one the score right after learning."""
+    A = as_array(R)
+    last = len(A) - 1
+    return _mean([A[learned[j], j] - A[last, j] for j in range(A.shape[1]) if learned[j] < last])
+
+
 def backward_transfer(R: Matrix, learned: Sequence[int]) -> float | None:
     """Lopez-Paz & Ranzato (2017): mean of (final score - score right after learning), over tasks
     learned before the last phase. Negative values are forgetting."""
@@ -92,6 +102,7 @@ def summarize(R: Matrix, learned: Sequence[int], b: Sequence[float | None] | Non
         "final_average": average_score(sub_R, sub_learned),
         "average_curve": average_curve(sub_R, sub_learned),
         "forgetting": forgetting(sub_R, sub_learned),
+        "forgetting_first_last": forgetting_first_last(sub_R, sub_learned),
         "bwt": backward_transfer(sub_R, sub_learned),
         "learning_accuracy": learning_accuracy(sub_R, sub_learned),
         "fwt": None,
@@ -99,6 +110,48 @@ def summarize(R: Matrix, learned: Sequence[int], b: Sequence[float | None] | Non
     if b is not None:
         out["fwt"] = forward_transfer(R, learned, b)
     return out
+
+
+def metric_average(R_metrics: Sequence[Sequence[dict | None]], learned: Sequence[int],
+                   metric: str = "accuracy") -> float | None:
+    """Final mean of one metric over the learned tasks that report it: e.g. an accuracy-only
+    average for streams that mix accuracy with correlations (STS-B has no accuracy)."""
+    if not len(R_metrics):
+        return None
+    last = len(R_metrics) - 1
+    return _mean([m[metric] for j, m in enumerate(R_metrics[last])
+                  if learned[j] <= last and m is not None and m.get(metric) is not None])
+
+
+def normalised_score(score: float | None, majority: float | None, single: float | None) -> float | None:
+    """(score - majority) / (single - majority): 0 at the constant predictor, 1 at single-task
+    fine-tuning. None when a reference is missing or the single-task score does not exceed the
+    majority score (the task is not learned, and the ratio would mean nothing)."""
+    if score is None or majority is None or single is None or not single > majority:
+        return None
+    return (score - majority) / (single - majority)
+
+
+def is_learned(single: float, single_se: float, majority: float, z: float = 2.0) -> bool:
+    """Single-task fine-tuning learned the task: its score exceeds the majority score by more than
+    `z` standard errors of the single-task score."""
+    return single - majority > z * single_se
+
+
+def normalised_average(final_row: Sequence[float | None], reference: Sequence[dict | None],
+                       split: str = "test") -> float | None:
+    """Mean normalised final score over the tasks that have both references and are learned.
+    `reference[j]` holds {"majority": {split: x}, "single_task": {split: y}} and, when known,
+    {"learned": {split: bool}} (see benchmark/reference.py): a task flagged not learned is left
+    out, since its normalised score would divide noise by noise."""
+    values = []
+    for score, ref in zip(final_row, reference):
+        if ref is None or not ref.get("single_task") or (ref.get("learned") or {}).get(split) is False:
+            continue
+        v = normalised_score(score, ref["majority"].get(split), ref["single_task"].get(split))
+        if v is not None:
+            values.append(v)
+    return _mean(values)
 
 
 def first_phase_split(R: Matrix, learned: Sequence[int]) -> dict:

@@ -94,6 +94,9 @@ class MultiTaskModel(nn.Module):
         self.offsets: dict[int, int] = {}  # shared output: task index -> its first class
         self.route_by_task = False
         self.active_task: int | None = None
+        # per-task copies of the whole encoder (the `independent` strategy): with `route_by_task`,
+        # task t runs task_encoders[str(t)] when it has one, else the shared encoder
+        self.task_encoders = nn.ModuleDict()
 
     @property
     def hidden_size(self) -> int:
@@ -159,7 +162,10 @@ class MultiTaskModel(nn.Module):
         kwargs = {"input_ids": input_ids, "attention_mask": attention_mask}
         if token_type_ids is not None:
             kwargs["token_type_ids"] = token_type_ids
-        hidden = self.encoder(**kwargs).last_hidden_state
+        encoder = self.encoder
+        if self.active_task is not None and str(self.active_task) in self.task_encoders:
+            encoder = self.task_encoders[str(self.active_task)]
+        hidden = encoder(**kwargs).last_hidden_state
         if self.pooling == "cls":
             return hidden[:, 0]
         mask = attention_mask.unsqueeze(-1).to(hidden.dtype)

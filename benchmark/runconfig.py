@@ -42,23 +42,33 @@ class RunConfig:
     max_train_by_task: dict[str, int] = field(default_factory=dict)  # per-task caps, over max_train
     max_eval_by_task: dict[str, int] = field(default_factory=dict)
     epochs: int = 1
+    steps: int | None = None  # optimizer steps per task (per phase), replacing epochs when set
+    val_size: int = 500  # validation rows held out from each task's training split (at most 1/5)
+    evaluate_test: bool = True  # False: the test split is never read (tuning)
     batch_size: int = 32
     eval_batch_size: int = 128
     precision: str = "fp32"
     fwt: bool = False
     device: str = "auto"
     # where and how; not part of the run's identity
+    tuned: str | None = None  # a TOML of tuned settings (`tune`); its settings enter strategy_config
     output_dir: str = "runs"
     data_dir: str | None = None
     resume: bool = False
     keep_checkpoint: bool = False
     progress: bool = True
 
-    NON_IDENTITY = ("output_dir", "data_dir", "resume", "keep_checkpoint", "progress", "device")
+    NON_IDENTITY = ("output_dir", "data_dir", "resume", "keep_checkpoint", "progress", "device", "tuned")
 
     def __post_init__(self) -> None:
         checks = [
             (self.epochs >= 1, f"--epochs must be >= 1, not {self.epochs}"),
+            (self.steps is None or self.steps >= 1, f"--steps must be >= 1, not {self.steps}"),
+            (self.val_size >= 0, f"--val-size must be >= 0, not {self.val_size}"),
+            (self.evaluate_test or not self.fwt, "--fwt scores unseen tasks on test; a run that does "
+             "not read test cannot have it"),
+            (self.evaluate_test or self.val_size > 0,
+             "a run that does not read test needs a validation split: give --val-size > 0"),
             (self.batch_size >= 1, f"--batch-size must be >= 1, not {self.batch_size}"),
             (self.eval_batch_size >= 1, f"--eval-batch-size must be >= 1, not {self.eval_batch_size}"),
             (self.max_length >= 8, f"--max-length must be >= 8, not {self.max_length}"),
@@ -88,6 +98,10 @@ class RunConfig:
             del d["sampler"], d["sampler_config"]
         if d["mtl_tasks"] is None:
             del d["mtl_tasks"]
+        if d["steps"] is None:
+            del d["steps"]
+        if d["evaluate_test"]:
+            del d["evaluate_test"]
         # per-task caps enter the run id as resolved (ResolvedRun.run_id), stream-file caps included
         del d["max_train_by_task"], d["max_eval_by_task"]
         return {k: v for k, v in d.items() if k not in self.NON_IDENTITY}
@@ -137,7 +151,12 @@ class ResolvedRun:
 def resolve(cfg: RunConfig) -> ResolvedRun:
     """Check names and numbers before anything is loaded or written."""
     strategy_cls = STRATEGIES.get(cfg.strategy)
-    strategy_config = build_config(strategy_cls.Config, cfg.strategy_config)
+    settings = dict(cfg.strategy_config)
+    if cfg.tuned:  # tuned settings first; --set and grid settings override them
+        from benchmark.tune import tuned_settings
+
+        settings = tuned_settings(cfg.tuned, cfg.strategy)[0] | settings
+    strategy_config = build_config(strategy_cls.Config, settings)
     stream = load_stream_file(cfg.stream) if is_stream_file(cfg.stream) else STREAMS.get(cfg.stream)
     order_seed = cfg.seed if cfg.order_seed is None else cfg.order_seed
     order_tasks, order = stream.ordered(cfg.order, order_seed)

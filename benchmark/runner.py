@@ -24,7 +24,7 @@ import numpy as np
 import torch
 
 from benchmark import data as data_mod
-from benchmark import metrics, results
+from benchmark import metrics, reference, results
 from benchmark.context import (  # noqa: F401  (re-exported: older code and checkpoints name them here)
     BatchPlan,
     GradientTracker,
@@ -86,7 +86,8 @@ class Runner:
         specs = resolve_tasks(r.tasks)
         self.tasks = [
             data_mod.prepare_task(spec, i, tokenizer, data_dir, *r.caps(spec.name),
-                                  self.cfg.seed, self.cfg.max_length, warn=log)
+                                  self.cfg.seed, self.cfg.max_length, warn=log,
+                                  val_size=self.cfg.val_size, load_test=self.cfg.evaluate_test)
             for i, spec in enumerate(specs)
         ]
         device = torch.device("cuda" if self.cfg.device == "auto" and torch.cuda.is_available()
@@ -101,8 +102,15 @@ class Runner:
         self.ctx = RunContext(
             self.cfg.seed, self.cfg.epochs, self.cfg.batch_size, self.cfg.eval_batch_size, device,
             self.cfg.precision, tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0,
-            self.tasks, r.scenario, self.cfg.progress, r.sampler, self.model,
+            self.tasks, r.scenario, self.cfg.progress, r.sampler, self.model, steps=self.cfg.steps,
         )
+        # what is scored after each phase: R on test, R_val on validation
+        self.eval_splits = {"R": "test"} if self.cfg.evaluate_test else {}
+        if all(t.validation is not None for t in self.tasks):
+            self.eval_splits["R_val"] = "validation"
+        elif not self.cfg.evaluate_test:
+            raise UsageError("some task is too small for a validation split (it holds a fifth of the "
+                             "train rows at most): give --val-size and caps that leave one")
         self.strategy.setup(self.model, self.ctx)
         self.plan = phase_plan(self.strategy, len(self.tasks), self.cfg.mtl_tasks)
         flat = sorted(i for p in self.plan for i in p)
@@ -138,9 +146,13 @@ class Runner:
                 "max_train_by_task": r.max_train_by_task,
                 "max_eval_by_task": r.max_eval_by_task,
                 "epochs": cfg.epochs,
+                "steps": cfg.steps,
+                "val_size": cfg.val_size,
+                "evaluate_test": cfg.evaluate_test,
                 "batch_size": cfg.batch_size,
                 "precision": cfg.precision,
                 "fwt": cfg.fwt,
+                "tuned": self._tuned_info(),
                 "device": str(self.ctx.device),
                 "data_source": str(data_mod.resolve_data_dir(cfg.data_dir) or "hub"),
                 "versions": results.package_versions(),
@@ -154,18 +166,38 @@ class Runner:
                 {"name": t.name, "dataset": t.spec.dataset, "config": t.spec.config,
                  "metrics": list(t.spec.metrics), "main": list(t.spec.main),
                  "train_examples": len(t.train), "available_train": t.available_train,
-                 "test_examples": len(t.test), "num_labels": t.spec.num_labels}
+                 "validation_examples": len(t.validation) if t.validation is not None else 0,
+                 "test_examples": len(t.test) if t.test is not None else 0,
+                 "num_labels": t.spec.num_labels,
+                 # the dataset split each of the run's splits comes from
+                 "splits": {"train": t.spec.train_split, "validation": f"{t.spec.train_split} (held out)",
+                            "test": t.spec.test_split if t.test is not None else None}}
                 for t in self.tasks
             ],
+            # R[i][j] is scored on test, R_val[i][j] on validation (held out from train)
+            "score_splits": self.eval_splits,
+            "reference": reference.majority_reference(self.tasks),
             "plan": self.plan,
             "learned_in_phase": self.learned,
             "phases": [],
             "R": [],
             "R_metrics": [],
+            "R_val": [],
+            "R_val_metrics": [],
             "b": None,
             "metrics": {},
+            "metrics_val": {},
             "cost": {},
         }
+
+    def _tuned_info(self) -> dict | None:
+        """Which tuned-settings file and study chose this run's settings (None: not tuned)."""
+        if not self.cfg.tuned:
+            return None
+        from benchmark.tune import tuned_settings
+
+        settings, study = tuned_settings(self.cfg.tuned, self.cfg.strategy)
+        return {"file": Path(self.cfg.tuned).name, "settings": settings, "study": study}
 
     # -- the loop ------------------------------------------------------------------------------
     def run(self) -> dict:
@@ -235,20 +267,20 @@ class Runner:
             raise FloatingPointError(f"non-finite training loss in phase {p} ({'+'.join(phase.names)})")
 
         t1 = time.perf_counter()
-        row, row_metrics = [], []
-        for j, task in enumerate(self.tasks):
-            if self.learned[j] <= p:
-                m = evaluate(self.model, task, self.ctx)
-            elif self.cfg.fwt:
-                m = self._score_unseen(task)
-            else:
-                m = None
-            row.append(None if m is None else m["score"])
-            row_metrics.append(m)
+        for key, split in self.eval_splits.items():
+            row_metrics = []
+            for j, task in enumerate(self.tasks):
+                if self.learned[j] <= p:
+                    m = evaluate(self.model, task, self.ctx, split)
+                elif self.cfg.fwt and split == "test":
+                    m = self._score_unseen(task)
+                else:
+                    m = None
+                row_metrics.append(m)
+            record[key].append([None if m is None else m["score"] for m in row_metrics])
+            record[f"{key}_metrics"].append(row_metrics)
         eval_time = time.perf_counter() - t1
         state = self.strategy.state_size()
-        record["R"].append(row)
-        record["R_metrics"].append(row_metrics)
         record["phases"].append({
             "phase": p,
             "tasks": phase.names,
@@ -278,13 +310,20 @@ class Runner:
             "memory_examples": state.examples,
             "memory_tokens": state.tokens,
         })
-        record["metrics"] = metrics.summarize(record["R"], self.learned, record["b"])
-        if self.cfg.mtl_tasks is not None:
-            record["metrics"] |= metrics.first_phase_split(record["R"], self.learned)
+        for key, R in (("metrics", "R"), ("metrics_val", "R_val")):
+            if not record[R]:
+                continue
+            record[key] = metrics.summarize(record[R], self.learned, record["b"] if R == "R" else None)
+            record[key]["accuracy_average"] = metrics.metric_average(record[f"{R}_metrics"], self.learned)
+            if self.cfg.mtl_tasks is not None:
+                record[key] |= metrics.first_phase_split(record[R], self.learned)
+        reference.attach(record, reference.find_single_task(self.out_dir, record))
         record["cost"] = self._cost(record)
         self._checkpoint(p)
         results.write_json_atomic(self.path, record)
-        scores = ", ".join(f"{t.name} {v * 100:.1f}" for t, v in zip(self.tasks, row) if v is not None)
+        shown = record["R"] or record["R_val"]
+        scores = ", ".join(f"{t.name} {v * 100:.1f}" for t, v in zip(self.tasks, shown[-1]) if v is not None)
+        scores += "" if record["R"] else " (validation)"
         log(f"  trained {examples} examples in {train_time:.1f}s (loss {record['phases'][-1]['mean_loss']:.3f}); "
             f"eval {eval_time:.1f}s: {scores}")
 

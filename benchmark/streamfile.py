@@ -29,10 +29,9 @@ docs/data.md has the complete reference. Every problem is a UsageError naming th
 
 from __future__ import annotations
 
+import tomllib
 from pathlib import Path
 from typing import Any
-
-import tomllib
 
 from benchmark.errors import UsageError
 from benchmark.tasks import SCENARIOS, TASKS, Stream, TaskSpec

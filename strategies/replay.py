@@ -98,9 +98,8 @@ class ReplayBatches:
 
     def __iter__(self) -> Iterator[Batch]:
         g = self.ctx.generator("replay", self.phase.index)
-        for epoch in range(self.plan.epochs):
-            for task, idx in self.plan.index_batches(epoch):
-                yield self.ctx.collate([(task, task.train, idx), *self.memory.sample(self.k, g)])
+        for task, idx in self.plan.index_stream():
+            yield self.ctx.collate([(task, task.train, idx), *self.memory.sample(self.k, g)])
 
 
 @register("replay")

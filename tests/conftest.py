@@ -72,6 +72,7 @@ def make_config(tiny_model, synthetic_tasks, tmp_path):
             strategy="finetune", tasks=["syn_red", "syn_blue", "syn_count"], model=str(tiny_model),
             seed=0, epochs=2, batch_size=16, max_length=32, max_train=0, max_eval=0,
             output_dir=str(tmp_path / "runs"), progress=False, strategy_config={"lr": "3e-3"},
+            val_size=0,  # no validation split: tests of other things keep all 400 (48) train rows
         )
         kwargs.update(overrides)
         return RunConfig(**kwargs)
@@ -105,6 +106,7 @@ def make_small_config(tiny_model, small_tasks, tmp_path):
             strategy="finetune", tasks=["small_count", "small_red"], model=str(tiny_model), seed=0,
             epochs=1, batch_size=16, max_length=32, max_train=0, max_eval=0,
             output_dir=str(tmp_path / "runs"), progress=False, strategy_config={"lr": "3e-3"},
+            val_size=0,  # no validation split: tests of other things keep all 400 (48) train rows
         )
         kwargs.update(overrides)
         return RunConfig(**kwargs)

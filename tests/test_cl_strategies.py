@@ -44,7 +44,7 @@ def forgetting_stream(tmp_path_factory, tiny_model):
     def forgetting(strategy: str, **settings) -> float:
         record = run(RunConfig(
             strategy=strategy, tasks=[s.name for s in specs], model=str(tiny_model), seed=0, epochs=8,
-            batch_size=16, max_length=32, max_train=0, max_eval=0, progress=False,
+            batch_size=16, max_length=32, max_train=0, max_eval=0, progress=False, val_size=0,
             output_dir=str(folder / "runs"), strategy_config={"lr": "5e-4", **settings}))
         return record["metrics"]["forgetting"]
 

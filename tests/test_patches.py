@@ -69,7 +69,7 @@ def closed_form(name: str, c, s: dict[str, str], first: bool) -> int:
 def stream_config(tiny_model, out, case: str, **overrides) -> RunConfig:
     kwargs = dict(strategy=strategy_of(case), tasks=TASKS, model=str(tiny_model), seed=0, epochs=1,
                   batch_size=16, max_length=32, max_train=96, max_eval=0, fwt=True, output_dir=str(out),
-                  progress=False, strategy_config={"lr": "3e-3", **CASES[case]})
+                  progress=False, val_size=0, strategy_config={"lr": "3e-3", **CASES[case]})
     kwargs.update(overrides)
     return RunConfig(**kwargs)
 

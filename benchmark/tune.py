@@ -1,0 +1,209 @@
+"""Choosing a strategy's settings by a stated protocol (Chaudhry et al. 2019, "Efficient Lifelong
+Learning with A-GEM", section 4): settings are chosen on the validation split (held out from each
+task's training split) of a tuning stream or of the stream's first k tasks, and only then is the
+strategy run and scored on the whole stream's test splits. The test split is never read while
+tuning: the trial runs are made with `evaluate_test=False`, which does not even load it.
+
+    python -m benchmark tune --strategy lora --tasks sst2 --trials 12
+    python -m benchmark run --strategy lora --tasks sst2 --tuned results/tuned/custom_minilm.toml
+
+Optuna searches the strategy's declared `search_space` (strategies/base.py) with its TPE sampler.
+The study lives in SQLite (`<tuning dir>/optuna.db`) so that it resumes, or in any RDB URL
+(`--storage postgresql://...`) so that several machines share it. Every trial is an ordinary run
+whose JSON lands in `<tuning dir>/runs`, so a trial that was interrupted resumes, and a finished
+one is never trained twice. The chosen settings go to a TOML per (stream, model) that `run` and
+`sweep` read with `--tuned FILE`; its `_study` table says which study chose them, on what.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import tomllib
+from pathlib import Path
+from typing import Any
+
+from benchmark.errors import UsageError
+
+OBJECTIVES = {
+    "final_average": "mean validation score over the tuning tasks after the last one",
+    "learning_accuracy": "mean validation score of each tuning task right after learning it",
+    "accuracy_average": "final mean validation accuracy (tasks with an accuracy)",
+}
+STUDY_KEY = "_study"
+
+
+def suggest(trial, name: str, space: tuple) -> Any:
+    """One setting drawn by an Optuna trial from its declared range."""
+    kind, *args = space
+    if kind == "log":
+        return trial.suggest_float(name, args[0], args[1], log=True)
+    if kind == "float":
+        return trial.suggest_float(name, args[0], args[1])
+    if kind == "int":
+        return trial.suggest_int(name, args[0], args[1])
+    if kind == "log-int":
+        return trial.suggest_int(name, args[0], args[1], log=True)
+    if kind == "choice":
+        return trial.suggest_categorical(name, list(args[0]))
+    raise ValueError(f"search space of {name!r}: unknown kind {kind!r}")
+
+
+def search_space(strategy_cls, only: list[str] | None = None) -> dict[str, tuple]:
+    space = dict(getattr(strategy_cls.Config, "search_space", {}))
+    if only:
+        unknown = [k for k in only if k not in space]
+        if unknown:
+            raise UsageError(f"--params {unknown[0]}: not in {strategy_cls.name}'s search space "
+                             f"({', '.join(space)})")
+        space = {k: space[k] for k in only}
+    if not space:
+        raise UsageError(f"strategy {strategy_cls.name!r} declares no search space")
+    return space
+
+
+def default_storage(tuning_dir: Path) -> str:
+    return f"sqlite:///{tuning_dir / 'optuna.db'}"
+
+
+def public_storage(storage: str) -> str:
+    """The storage URL as it may be committed: no password, no absolute path of this machine."""
+    from urllib.parse import urlsplit, urlunsplit
+
+    if storage.startswith("sqlite:///"):
+        path = Path(storage[len("sqlite:///"):])
+        return f"sqlite:///{path.name if path.is_absolute() else path}"
+    parts = urlsplit(storage)
+    host = parts.hostname or ""
+    return urlunsplit(parts._replace(netloc=f"{parts.username + '@' if parts.username else ''}{host}"
+                                            f"{':' + str(parts.port) if parts.port else ''}"))
+
+
+def tuned_file(out: Path | None, stream: str, model: str) -> Path:
+    model_name = Path(model.rstrip("/")).name or model
+    return out if out is not None else Path("results") / "tuned" / f"{stream}_{model_name}.toml"
+
+
+def trial_config(base, params: dict[str, Any], seed: int, tuning_dir: Path):
+    """The RunConfig of one trial at one seed: validation only, into the tuning folder."""
+    settings = dict(base.strategy_config) | {k: repr(v) if isinstance(v, float) else str(v)
+                                             for k, v in params.items()}
+    return dataclasses.replace(base, strategy_config=settings, seed=seed, evaluate_test=False,
+                               resume=True, fwt=False, output_dir=str(tuning_dir / "runs"),
+                               keep_checkpoint=False)
+
+
+def objective_value(record: dict, objective: str) -> float:
+    value = record["metrics_val"].get(objective)
+    if value is None or not math.isfinite(value):
+        raise ValueError(f"the trial's validation {objective} is undefined")
+    return float(value)
+
+
+def tune(base, *, trials: int, seeds: list[int], objective: str = "final_average",
+         tuning_dir: Path = Path("results/tuning"), storage: str | None = None,
+         study_name: str | None = None, params: list[str] | None = None, sampler_seed: int = 0,
+         echo=print) -> dict[str, Any]:
+    """Run (or resume) the study and return {"params": best settings, "study": its description}."""
+    import optuna
+
+    from benchmark.runconfig import resolve
+    from benchmark.runner import run
+
+    if objective not in OBJECTIVES:
+        raise UsageError(f"--objective must be one of {', '.join(OBJECTIVES)}, not {objective!r}")
+    if base.val_size <= 0:
+        raise UsageError("tuning chooses on the validation split: give --val-size > 0")
+    resolved = resolve(dataclasses.replace(base, evaluate_test=False))
+    space = search_space(resolved.strategy_cls, params)
+    fixed = sorted(set(space) & set(base.strategy_config))
+    if fixed:
+        raise UsageError(f"{fixed[0]!r} is both --set and searched; drop one (or use --params)")
+    tuning_dir.mkdir(parents=True, exist_ok=True)
+    storage = storage or default_storage(tuning_dir)
+    model_name = Path(base.model.rstrip("/")).name or base.model
+    name = study_name or f"{base.strategy}_{resolved.stream}_{'+'.join(resolved.tasks)}_{model_name}"
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    study = optuna.create_study(study_name=name, storage=storage, direction="maximize",
+                                sampler=optuna.samplers.TPESampler(seed=sampler_seed), load_if_exists=True)
+    # A trial killed mid-way stays RUNNING in the storage (another machine may still be running
+    # it in a shared study): it is not counted, and a new trial takes its place.
+
+    def objective_fn(trial) -> float:
+        values = {k: suggest(trial, k, v) for k, v in space.items()}
+        scores = []
+        for seed in seeds:
+            try:
+                record = run(trial_config(base, values, seed, tuning_dir))
+                scores.append(objective_value(record, objective))
+            except (FloatingPointError, ValueError) as exc:  # a diverged setting is a bad setting
+                echo(f"trial {trial.number}: {values} failed: {exc}")
+                return float("-inf")
+        value = sum(scores) / len(scores)
+        echo(f"trial {trial.number}: {values} -> validation {objective} {value * 100:.2f}")
+        return value
+
+    done = len([t for t in study.trials if t.state.is_finished()])
+    if done < trials:
+        echo(f"study {name!r}: {done} of {trials} trials done; running {trials - done} more")
+        study.optimize(objective_fn, n_trials=trials - done, gc_after_trial=True)
+    best = study.best_trial
+    if not math.isfinite(best.value):
+        raise UsageError(f"every trial of study {name!r} failed; widen or move the search space")
+    return {
+        "params": best.params,
+        "study": {
+            "name": name,
+            "storage": public_storage(storage),
+            "objective": f"validation {objective}",
+            "value": best.value,
+            "trial": best.number,
+            "trials": len(study.trials),
+            "strategy": base.strategy,
+            "stream": resolved.stream,
+            "tasks": resolved.tasks,
+            "model": model_name,
+            "seeds": seeds,
+            "val_size": base.val_size,
+            "epochs": base.epochs,
+            "steps": base.steps,
+            "fixed_settings": dict(base.strategy_config),
+            "protocol": "Chaudhry et al. 2019: chosen on validation of the tuning tasks; test never read",
+        },
+    }
+
+
+def write_tuned(path: Path, strategy: str, chosen: dict[str, Any]) -> None:
+    """Add or replace the strategy's table in the tuned-settings TOML (other strategies stay)."""
+    import tomli_w
+
+    data = read_tuned(path) if path.exists() else {}
+    study = {k: v for k, v in chosen["study"].items() if v is not None}  # TOML has no null
+    data[strategy] = dict(chosen["params"]) | {STUDY_KEY: study}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    header = ("# Strategy settings chosen by `python -m benchmark tune` on validation splits (held out\n"
+              "# from train); test was never read. Each table's _study says how. Used by --tuned.\n")
+    tmp = path.with_suffix(".toml.tmp")
+    tmp.write_text(header + tomli_w.dumps(data))
+    tmp.replace(path)
+
+
+def read_tuned(path: str | Path) -> dict[str, dict]:
+    try:
+        return tomllib.loads(Path(path).read_text())
+    except FileNotFoundError:
+        raise UsageError(f"--tuned {path}: no such file (python -m benchmark tune writes it)") from None
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise UsageError(f"--tuned {path}: not a TOML file ({exc})") from None
+
+
+def tuned_settings(path: str | Path, strategy: str) -> tuple[dict[str, str], dict | None]:
+    """(settings as --set strings, the study that chose them) for `strategy`; empty when the file
+    has no table for it (a strategy that was not tuned runs at its defaults)."""
+    table = read_tuned(path).get(strategy)
+    if table is None:
+        return {}, None
+    if not isinstance(table, dict):
+        raise UsageError(f"--tuned {path}: [{strategy}] is not a table")
+    study = table.get(STUDY_KEY)
+    return {k: repr(v) if isinstance(v, float) else str(v) for k, v in table.items() if k != STUDY_KEY}, study
