@@ -32,11 +32,12 @@ GROUP_KEYS = [*SETTING_KEYS, "strategy", "strategy_config"]
 # `run` fields that say where, when or how fast a run happened (or are aggregated over): no setting.
 NOT_SETTINGS = {"strategy", "strategy_config", "seed", "order", "versions", "git", "host",
                 "started_at", "ended_at", "device", "data_source", "model_path", "stream_file",
-                "backbone_params", "fwt"}
+                "backbone_params", "fwt", "tuned", "evaluate_test"}
 # Values of settings that run JSONs from before the setting existed leave out.
 SETTING_DEFAULTS = {"scenario": "task-incremental", "sampler": "proportional", "sampler_config": "{}",
-                    "max_train_by_task": "{}", "max_eval_by_task": "{}"}
-METRICS = ["final_average", "forgetting", "bwt", "learning_accuracy", "fwt"]
+                    "max_train_by_task": "{}", "max_eval_by_task": "{}", "val_size": 0, "steps": None}
+METRICS = ["final_average", "normalised_average", "accuracy_average", "forgetting",
+           "forgetting_first_last", "bwt", "learning_accuracy", "fwt"]
 COSTS = ["params_added", "params_added_per_task", "params_added_pct", "params_added_per_task_pct",
          "state_floats", "memory_examples", "wall_time_s"]
 VALUES = METRICS + COSTS
@@ -85,6 +86,9 @@ def load_runs(folder: str | Path, warn: Callable[[str], None] | None = None) -> 
         if record["status"] != "complete":
             out.incomplete[record["status"]] += 1
             continue
+        if record["run"].get("evaluate_test") is False:  # a tuning trial: validation scores only
+            out.incomplete["validation-only (tuning)"] += 1
+            continue
         if record["run_id"] in seen:
             note(f"{path}: skipped, the same run as {seen[record['run_id']]}")
             continue
@@ -96,7 +100,27 @@ def load_runs(folder: str | Path, warn: Callable[[str], None] | None = None) -> 
             continue
         seen[record["run_id"]] = path
         out.runs.append((path, record))
+    attach_references(out.runs)
     return out
+
+
+def attach_references(runs: list[tuple[Path, dict]]) -> None:
+    """Fill the single-task reference of runs that lack it (the `independent` run may have been
+    made after them) from the matching `independent` runs among `runs`; see benchmark/reference.py."""
+    from benchmark import reference
+
+    independents = [r for _, r in runs if r["run"]["strategy"] == reference.INDEPENDENT]
+    for _, record in runs:
+        refs = record.get("reference")
+        if not refs or all(ref.get("single_task") for ref in refs):
+            continue
+        found: dict[str, dict] = {}
+        for other in independents:
+            for task, value in reference.single_task_scores(other).items():
+                if task in record["tasks"] and task not in found and reference._matches(record["run"], other["run"], task):
+                    found[task] = value | {"run_id": other["run_id"]}
+        if found:
+            reference.attach(record, found)
 
 
 def _check_matrix(record: dict) -> None:
@@ -143,6 +167,7 @@ def run_row(record: dict) -> dict:
         "task_order": ",".join(record["tasks"]),
         "run_id": record["run_id"],
         **{k: m.get(k) for k in METRICS},
+        "not_learned": ",".join(_not_learned(record)),
         "params_added": added,
         "params_added_per_task": cost.get("params_added_per_task", added / max(1, num_tasks)),
         "params_added_pct": pct(added),
@@ -153,6 +178,12 @@ def run_row(record: dict) -> dict:
         "wall_time_s": cost.get("wall_time_s"),
         **extra,
     }
+
+
+def _not_learned(record: dict) -> list[str]:
+    from benchmark.reference import not_learned
+
+    return not_learned(record, "test")
 
 
 def _config_labels(df: pd.DataFrame) -> pd.Series:
@@ -183,7 +214,7 @@ def runs_frame(runs: list[tuple[Path, dict]]) -> pd.DataFrame:
 
 
 def run_row_columns() -> list[str]:
-    return [*GROUP_KEYS, "seed", "order", "task_order", "run_id", *VALUES, "backbone_params"]
+    return [*GROUP_KEYS, "seed", "order", "task_order", "run_id", *VALUES, "not_learned", "backbone_params"]
 
 
 def setting_keys(df: pd.DataFrame) -> list[str]:
@@ -206,6 +237,8 @@ def aggregate(df: pd.DataFrame) -> pd.DataFrame:
         n_orders=("task_order", "nunique"),
         seeds=("seed", lambda s: ",".join(map(str, sorted(set(s))))),
         backbone_params=("backbone_params", "first"),
+        # tasks whose single-task reference is not above the majority score in some run
+        not_learned=("not_learned", lambda s: ",".join(sorted({t for v in s for t in str(v).split(",") if t}))),
     )
     board = counts.join(stats).reset_index()
     board = board.sort_values(
@@ -213,7 +246,7 @@ def aggregate(df: pd.DataFrame) -> pd.DataFrame:
         na_position="last", kind="stable",
     )
     front = [*settings, "strategy", "config", "strategy_config", "n_runs", "n_seeds", "n_orders",
-             "seeds", "backbone_params"]
+             "seeds", "backbone_params", "not_learned"]
     return board[front + [f"{v}_{s}" for v in VALUES for s in ("mean", "std")]].reset_index(drop=True)
 
 
@@ -262,16 +295,20 @@ def display_frame(board: pd.DataFrame) -> pd.DataFrame:
         "strategy": board["config"],
         "runs": board["n_runs"],
         "final avg": [_pm(m, s) for m, s in zip(board["final_average_mean"], board["final_average_std"])],
+        "normalised": [_pm(m, s) for m, s in zip(board["normalised_average_mean"],
+                                                  board["normalised_average_std"])],
         "forgetting": [_pm(m, s) for m, s in zip(board["forgetting_mean"], board["forgetting_std"])],
         "BWT": [_pm(m, s) for m, s in zip(board["bwt_mean"], board["bwt_std"])],
         "learning acc": [_pm(m, s) for m, s in zip(board["learning_accuracy_mean"],
                                                     board["learning_accuracy_std"])],
         "params added": board["params_added_mean"].map(_count),
         "per task": board["params_added_per_task_mean"].map(_count),
-        "% backbone": board["params_added_pct_mean"].map(lambda v: "-" if pd.isna(v) else f"{v:.2f}"),
+        "% backbone per task": board["params_added_per_task_pct_mean"].map(
+            lambda v: "-" if pd.isna(v) else f"{v:.2f}"),
         "state floats": board["state_floats_mean"].map(_count),
         "memory": board["memory_examples_mean"].map(_count),
         "time (s)": board["wall_time_s_mean"].map(lambda v: "-" if pd.isna(v) else f"{v:.0f}"),
+        "not learned": board["not_learned"].map(lambda v: v or "-"),
     })
 
 

@@ -145,7 +145,11 @@ def test_independent_adds_one_backbone_per_task_and_matches_finetune_on_the_firs
 
 
 def test_not_learned_flag_and_normalised_scores_in_runs(make_config, chance_task, tmp_path):
+    from benchmark.leaderboard import leaderboard
+
     cfg = dict(tasks=["syn_red", "coin"], val_size=100, output_dir=str(tmp_path / "runs"))
+    before = run(make_config(strategy="finetune", **cfg))  # made before any reference exists
+    assert before["metrics"]["normalised_average"] is None and before["reference"][0]["single_task"] is None
     ind = run(make_config(strategy="independent", **cfg))
     ref = {t: r for t, r in zip(ind["tasks"], ind["reference"])}
     assert ref["syn_red"]["learned"] == {"test": True, "validation": True}
@@ -153,13 +157,23 @@ def test_not_learned_flag_and_normalised_scores_in_runs(make_config, chance_task
     assert reference.not_learned(ind) == ["coin"]
     assert ind["score_splits"] == {"R": "test", "R_val": "validation"}
     assert len(ind["R_val"]) == 2 and ind["metrics_val"]["final_average"] is not None
-    # a finetune run in the same folder finds the independent run and normalises against it
-    ft = run(make_config(strategy="finetune", **cfg))
+    # a run made after the independent one finds it in its folder and normalises against it
+    ft = run(make_config(strategy="finetune", **cfg, strategy_config={"lr": "2e-3"}))
     fref = ft["reference"][0]
-    assert ft["reference"][0]["single_task_run"] == ind["run_id"]
+    assert fref["single_task_run"] == ind["run_id"]
     single, majority = fref["single_task"]["test"], fref["majority"]["test"]
     # coin is not learned, so the normalised average is syn_red's alone
-    assert ft["metrics"]["normalised_average"] == pytest.approx((ft["R"][-1][0] - majority) / (single - majority))
+    want = (ft["R"][-1][0] - majority) / (single - majority)
+    assert ft["metrics"]["normalised_average"] == pytest.approx(want)
+    # the leaderboard fills the reference of the run made before, and flags coin everywhere
+    board, _ = leaderboard(tmp_path / "runs")
+    rows = {c: r for c, r in zip(board["config"], board.to_dict("records"))}
+    assert set(board["not_learned"]) == {"coin"}
+    first = rows["finetune (lr=0.003)"]
+    assert first["normalised_average_mean"] == pytest.approx(
+        (before["R"][-1][0] - majority) / (single - majority))
+    assert rows["finetune (lr=0.002)"]["normalised_average_mean"] == pytest.approx(want)
+    assert rows["independent"]["normalised_average_mean"] == pytest.approx(1.0)
 
 
 def test_steps_budget_replaces_epochs(make_config):
