@@ -53,8 +53,10 @@ class RunConfig:
     resume: bool = False
     keep_checkpoint: bool = False
     progress: bool = True
+    allow_outside_data: bool = False  # stream-file data files outside the stream file's folder
 
-    NON_IDENTITY = ("output_dir", "data_dir", "resume", "keep_checkpoint", "progress", "device")
+    NON_IDENTITY = ("output_dir", "data_dir", "resume", "keep_checkpoint", "progress", "device",
+                    "allow_outside_data")
 
     def __post_init__(self) -> None:
         checks = [
@@ -138,7 +140,8 @@ def resolve(cfg: RunConfig) -> ResolvedRun:
     """Check names and numbers before anything is loaded or written."""
     strategy_cls = STRATEGIES.get(cfg.strategy)
     strategy_config = build_config(strategy_cls.Config, cfg.strategy_config)
-    stream = load_stream_file(cfg.stream) if is_stream_file(cfg.stream) else STREAMS.get(cfg.stream)
+    stream = (load_stream_file(cfg.stream, cfg.allow_outside_data) if is_stream_file(cfg.stream)
+              else STREAMS.get(cfg.stream))
     order_seed = cfg.seed if cfg.order_seed is None else cfg.order_seed
     order_tasks, order = stream.ordered(cfg.order, order_seed)
     if cfg.tasks:

@@ -44,7 +44,7 @@ def test_a_grid_runs_every_combination_then_skips_them(tiny, tmp_path, capsys, m
     assert {r["run"]["order"] for r in records} == {"random-0"}
     assert {tuple(r["tasks"]) for r in records} == {("syn_red", "syn_blue")}
     assert resolve(RunConfig(tasks=TASKS2.split(","), order="random", seed=1)).tasks == ["syn_blue", "syn_red"]
-    assert not list((tmp_path / "out" / "checkpoints").glob("*.pt"))
+    assert not list((tmp_path / "out" / "checkpoints").rglob("phase-*"))
 
     before = {p.name: p.read_text() for p in (tmp_path / "out").glob("*.json")}
     assert main(argv) == 0
