@@ -118,6 +118,8 @@ def add_run_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument("--resume", action="store_true",
                    help="continue an unfinished run with this configuration (or reuse a finished one)")
     g.add_argument("--keep-checkpoint", action="store_true", help="keep the model checkpoint after the run")
+    g.add_argument("--allow-outside-data", action="store_true",
+                   help="let a stream file name data files outside its own folder (absolute or ../ paths)")
     g.add_argument("--quiet", action="store_true", help="no progress bars")
 
 
@@ -171,7 +173,7 @@ def config_from_args(args: argparse.Namespace):
         batch_size=args.batch_size, eval_batch_size=args.eval_batch_size, precision=args.precision,
         fwt=args.fwt, device=args.device, output_dir=args.output_dir, data_dir=args.data_dir,
         resume=args.resume, keep_checkpoint=args.keep_checkpoint, progress=not args.quiet,
-        tuned=args.tuned,
+        tuned=args.tuned, allow_outside_data=bool(getattr(args, "allow_outside_data", False)),
     )
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import math
 import types
 import typing
 from typing import Any
@@ -53,9 +54,12 @@ def _convert(name: str, tp: Any, raw: Any) -> Any:
         raise UsageError(f"{name} must be true or false, not {raw!r}")
     if tp in (int, float):
         try:
-            return tp(raw)
+            value = tp(raw)
         except ValueError:
             raise UsageError(f"{name} must be {'an integer' if tp is int else 'a number'}, not {raw!r}") from None
+        if not math.isfinite(value):
+            raise UsageError(f"{name} must be a finite number, not {raw!r}")
+        return value
     if tp is str:
         return raw
     if origin in (list, tuple):

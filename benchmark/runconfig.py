@@ -57,8 +57,10 @@ class RunConfig:
     resume: bool = False
     keep_checkpoint: bool = False
     progress: bool = True
+    allow_outside_data: bool = False  # stream-file data files outside the stream file's folder
 
-    NON_IDENTITY = ("output_dir", "data_dir", "resume", "keep_checkpoint", "progress", "device", "tuned")
+    NON_IDENTITY = ("output_dir", "data_dir", "resume", "keep_checkpoint", "progress", "device",
+                    "allow_outside_data", "tuned")
 
     def __post_init__(self) -> None:
         checks = [
@@ -157,7 +159,8 @@ def resolve(cfg: RunConfig) -> ResolvedRun:
 
         settings = tuned_settings(cfg.tuned, cfg.strategy)[0] | settings
     strategy_config = build_config(strategy_cls.Config, settings)
-    stream = load_stream_file(cfg.stream) if is_stream_file(cfg.stream) else STREAMS.get(cfg.stream)
+    stream = (load_stream_file(cfg.stream, cfg.allow_outside_data) if is_stream_file(cfg.stream)
+              else STREAMS.get(cfg.stream))
     order_seed = cfg.seed if cfg.order_seed is None else cfg.order_seed
     order_tasks, order = stream.ordered(cfg.order, order_seed)
     if cfg.tasks:

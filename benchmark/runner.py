@@ -24,7 +24,7 @@ import numpy as np
 import torch
 
 from benchmark import data as data_mod
-from benchmark import metrics, reference, results
+from benchmark import metrics, reference, results, runstore
 from benchmark.context import (  # noqa: F401  (re-exported: older code and checkpoints name them here)
     BatchPlan,
     GradientTracker,
@@ -58,8 +58,12 @@ class Runner:
         self.resolved = resolve(cfg)
         self.run_id = self.resolved.run_id
         self.out_dir = Path(cfg.output_dir)
-        self.path = self.out_dir / f"{self.run_id}.json"
-        self.ckpt_path = self.out_dir / "checkpoints" / f"{self.run_id}.pt"
+        if "/" in self.run_id or "\\" in self.run_id or self.run_id.startswith("."):
+            raise UsageError("the run id built from the strategy, stream and model names is not a safe "
+                             "file name; rename the stream or the model folder")
+        self.path = runstore.confined(self.out_dir, f"{self.run_id}.json")
+        self.ckpt_path = runstore.confined(self.out_dir, "checkpoints", self.run_id)  # a folder
+        self.lock = runstore.RunLock(self.out_dir, self.run_id)
 
     # -- set-up ------------------------------------------------------------------------------
     def _existing(self) -> dict | None:
@@ -129,7 +133,7 @@ class Runner:
                 "strategy": cfg.strategy,
                 "strategy_config": dataclasses.asdict(r.strategy_config),
                 "stream": r.stream,
-                "stream_file": str(Path(cfg.stream).resolve()) if is_stream_file(cfg.stream) else None,
+                "stream_file": _as_given(cfg.stream) if is_stream_file(cfg.stream) else None,
                 "order": r.order,
                 "scenario": r.scenario,
                 "sampler": cfg.sampler,
@@ -137,7 +141,7 @@ class Runner:
                 "mtl_tasks": cfg.mtl_tasks,
                 "seed": cfg.seed,
                 "model": cfg.model,
-                "model_path": str(Path(cfg.model)) if Path(cfg.model).exists() else None,
+                "model_path": _as_given(cfg.model) if Path(cfg.model).exists() else None,
                 "backbone_params": self.backbone_params,
                 "pooling": cfg.pooling,
                 "max_length": cfg.max_length,
@@ -154,7 +158,7 @@ class Runner:
                 "fwt": cfg.fwt,
                 "tuned": self._tuned_info(),
                 "device": str(self.ctx.device),
-                "data_source": str(data_mod.resolve_data_dir(cfg.data_dir) or "hub"),
+                "data_source": self._data_source(),
                 "versions": results.package_versions(),
                 "git": results.git_revision(),
                 "host": results.host_info(),
@@ -188,6 +192,7 @@ class Runner:
             "metrics": {},
             "metrics_val": {},
             "cost": {},
+            "checkpoint": None,  # the checkpoint of the last finished phase (runstore.save_checkpoint)
         }
 
     def _tuned_info(self) -> dict | None:
@@ -199,17 +204,39 @@ class Runner:
         settings, study = tuned_settings(self.cfg.tuned, self.cfg.strategy)
         return {"file": Path(self.cfg.tuned).name, "settings": settings, "study": study}
 
+    def _data_source(self) -> str:
+        """Where the data came from, without machine paths: "hub", "data-dir:<mirror>", "files"."""
+        data_dir = data_mod.resolve_data_dir(self.cfg.data_dir)
+        sources = []
+        for t in self.tasks:
+            s = ("files" if t.spec.data_files is not None
+                 else f"data-dir:{t.spec.mirror}" if data_dir is not None and t.spec.mirror else "hub")
+            if s not in sources:
+                sources.append(s)
+        return ",".join(sources)
+
     # -- the loop ------------------------------------------------------------------------------
     def run(self) -> dict:
+        self.lock.probe()  # a live run with this id: refuse before reading anything
         existing = self._existing()
         if existing is not None and existing["status"] == "complete":
             log(f"run {self.run_id} is already complete: {self.path}")
             return existing
         self._load()
+        self.lock.acquire()
+        try:
+            return self._run_locked()
+        finally:
+            self.lock.release()
+
+    def _run_locked(self) -> dict:
+        existing = self._existing()  # again, under the lock
+        if existing is not None and existing["status"] == "complete":
+            return existing
         record = existing or self._new_record()
         start = len(record["phases"])
         if start:
-            self._restore(start)
+            self._restore(start, record)
             log(f"resuming {self.run_id} after phase {start}/{len(self.plan)}")
         record["status"], record["error"] = "running", None
         results.write_json_atomic(self.path, record)
@@ -219,20 +246,26 @@ class Runner:
             for p in range(start, len(self.plan)):
                 self._phase(record, p)
         except KeyboardInterrupt:
-            record["status"], record["error"] = "interrupted", "KeyboardInterrupt"
-            results.write_json_atomic(self.path, record)
+            self._mark("interrupted", "KeyboardInterrupt")
             raise
         except Exception as exc:
-            record["status"] = "failed"
-            record["error"] = "".join(traceback.format_exception_only(type(exc), exc)).strip()
-            results.write_json_atomic(self.path, record)
+            self._mark("failed", "".join(traceback.format_exception_only(type(exc), exc)).strip())
             raise
         record["status"] = "complete"
         record["run"]["ended_at"] = results.now()
-        results.write_json_atomic(self.path, record)
         if not self.cfg.keep_checkpoint:
-            self.ckpt_path.unlink(missing_ok=True)
+            record["checkpoint"] = None
+        results.write_json_atomic(self.path, record)
+        ref = record.get("checkpoint")
+        runstore.clean_checkpoints(self.ckpt_path, None if ref is None else Path(ref["file"]).name)
         return record
+
+    def _mark(self, status: str, error: str) -> None:
+        """Set the status of the run JSON on disk: the last committed phase, with its checkpoint
+        (a phase cut short between its checkpoint and its run JSON is not in it)."""
+        record = results.read_run(self.path)
+        record["status"], record["error"] = status, error
+        results.write_json_atomic(self.path, record)
 
     def _phase(self, record: dict, p: int) -> None:
         phase = Phase(p, [self.tasks[i] for i in self.plan[p]])
@@ -264,7 +297,12 @@ class Runner:
         trainable = tracker.close()
         after_time = time.perf_counter() - t0 - train_time
         if any(not math.isfinite(v) for v in losses):
-            raise FloatingPointError(f"non-finite training loss in phase {p} ({'+'.join(phase.names)})")
+            raise UsageError(f"non-finite training loss in phase {p + 1} ({'+'.join(phase.names)}); the "
+                             "finished phases are kept: lower the learning rate or check the data")
+        bad = next((n for n, w in self.model.named_parameters() if not bool(torch.isfinite(w).all())), None)
+        if bad is not None:
+            raise UsageError(f"non-finite weights ({bad}) after phase {p + 1} ({'+'.join(phase.names)}); "
+                             "the finished phases are kept: lower the learning rate or check the data")
 
         t1 = time.perf_counter()
         for key, split in self.eval_splits.items():
@@ -319,8 +357,11 @@ class Runner:
                 record[key] |= metrics.first_phase_split(record[R], self.learned)
         reference.attach(record, reference.find_single_task(self.out_dir, record))
         record["cost"] = self._cost(record)
-        self._checkpoint(p)
+        # one commit per phase: the checkpoint under a new name first, then the run JSON that
+        # names it (atomic), then the older checkpoints go
+        record["checkpoint"] = self._checkpoint(p)
         results.write_json_atomic(self.path, record)
+        runstore.clean_checkpoints(self.ckpt_path, Path(record["checkpoint"]["file"]).name)
         shown = record["R"] or record["R_val"]
         scores = ", ".join(f"{t.name} {v * 100:.1f}" for t, v in zip(self.tasks, shown[-1]) if v is not None)
         scores += "" if record["R"] else " (validation)"
@@ -357,29 +398,35 @@ class Runner:
             self.model.target_stats.pop(task.index, None)
 
     # -- checkpoints ---------------------------------------------------------------------------
-    def _checkpoint(self, phase: int) -> None:
-        # Model and strategy state in one pickle, so state that refers to modules of the model
-        # (per-task patches) keeps pointing at the same objects after loading.
-        self.ckpt_path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.ckpt_path.with_suffix(".tmp")
-        torch.save({"phase": phase, "model": self.model, "strategy": self.strategy.state_dict()}, tmp)
-        tmp.replace(self.ckpt_path)
+    def _checkpoint(self, phase: int) -> dict:
+        """Write phase `phase`'s checkpoint (safetensors + JSON, never pickle); its reference."""
+        return runstore.save_checkpoint(self.ckpt_path, phase, self.run_id, self.model, self.strategy.state_dict())
 
-    def _restore(self, start: int) -> None:
-        if not self.ckpt_path.exists():
-            raise UsageError(
-                f"cannot resume {self.run_id}: its checkpoint {self.ckpt_path} is missing; "
-                f"delete {self.path} to start the run again"
-            )
-        ckpt = torch.load(self.ckpt_path, map_location=self.ctx.device, weights_only=False)
-        if ckpt["phase"] != start - 1:
-            raise UsageError(
-                f"cannot resume {self.run_id}: checkpoint is after phase {ckpt['phase'] + 1}, the JSON "
-                f"after phase {start}; delete {self.path} to start again"
-            )
-        self.model = self.ctx.model = ckpt["model"]
-        self.strategy.setup(self.model, self.ctx)
-        self.strategy.load_state_dict(ckpt["strategy"])
+    def _restore(self, start: int, record: dict) -> None:
+        """Rebuild the model's structure as the finished phases left it (heads, patches, adapters:
+        the phases' structure-building hooks, replayed), then load the checkpoint the run JSON names."""
+        runstore.refuse_old_checkpoint(self.out_dir, self.run_id)
+        ref = record.get("checkpoint")
+        if ref is None:
+            raise UsageError(f"cannot resume {self.run_id}: the run JSON names no checkpoint; "
+                             f"delete {self.path.name} to start the run again")
+        for p in range(start):
+            phase = Phase(p, [self.tasks[i] for i in self.plan[p]])
+            set_seed(self.cfg.seed * 1000 + p)
+            for t in phase.tasks:
+                self.model.add_task(t.spec, t.index, self.cfg.seed, t.train.labels)
+            self.strategy.before_task(phase)
+        for param in self.model.parameters():
+            param.grad = None
+        state = runstore.load_checkpoint(self.out_dir, ref, self.run_id, start - 1, self.model, self.ctx.device)
+        self.strategy.load_state_dict(state)
+        runstore.clean_checkpoints(self.ckpt_path, Path(ref["file"]).name)  # a later phase cut short
+
+
+def _as_given(path: str) -> str:
+    """A path as the user gave it when relative; only its file name when absolute (or home-based)."""
+    p = Path(path)
+    return path if not p.is_absolute() and not path.startswith("~") and ".." not in p.parts else p.name
 
 
 def run(cfg: RunConfig) -> dict:

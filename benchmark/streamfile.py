@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmark.errors import UsageError
+from benchmark.runstore import check_name, data_file
 from benchmark.tasks import SCENARIOS, TASKS, Stream, TaskSpec
 
 STREAM_KEYS = {"name", "description", "scenario", "max_train", "max_eval", "orders", "tasks"}
@@ -91,12 +92,12 @@ def _strings(where: str, key: str, value: Any) -> tuple[str, ...]:
     return tuple(value)
 
 
-def _task(path: Path, i: int, entry: Any) -> TaskSpec:
+def _task(path: Path, i: int, entry: Any, allow_outside_data: bool = False) -> TaskSpec:
     where = f"stream file {path.name}, task {i + 1}"
     if not isinstance(entry, dict) or "name" not in entry:
         raise UsageError(f"{where}: each task needs at least a 'name'")
     _check_keys(where, entry, TASK_KEYS)
-    name = entry["name"]
+    name = check_name(f"{where}: the task name", entry["name"])
     where = f"stream file {path.name}, task {name!r}"
     if set(entry) == {"name"}:
         return TASKS.get(name)  # a built-in task
@@ -114,7 +115,7 @@ def _task(path: Path, i: int, entry: Any) -> TaskSpec:
         for split in ("train", "test"):
             if split not in entry:
                 raise UsageError(f"{where}: missing {split!r} file")
-            file = (path.parent / entry[split]).resolve()
+            file = data_file(path.parent, where, split, entry[split], allow_outside_data)
             if not file.is_file():
                 raise UsageError(f"{where}: {split} file {entry[split]!r} does not exist")
             files[split] = str(file)
@@ -145,15 +146,23 @@ def _task(path: Path, i: int, entry: Any) -> TaskSpec:
         raise UsageError(f"{where}: {exc}") from None
 
 
-def load_stream_file(path: str | Path) -> Stream:
-    """Read, check and register a stream file's tasks; returns its Stream (not registered)."""
+def load_stream_file(path: str | Path, allow_outside_data: bool = False) -> Stream:
+    """Read, check and register a stream file's tasks; returns its Stream (not registered).
+
+    Names (the stream's, the tasks') become parts of file names: they must be safe path
+    components. Data files resolve relative to the stream file's folder and must stay inside it
+    unless `allow_outside_data` (--allow-outside-data)."""
     path = Path(path)
     data = _read(path)
     _check_keys(f"stream file {path.name}", data, STREAM_KEYS)
+    if "name" in data:
+        stream_name = check_name(f"stream file {path.name}: its name", data["name"])
+    else:
+        stream_name = check_name(f"stream file {path.name}: its file name (or give name = ...)", path.stem)
     entries = data.get("tasks")
     if not isinstance(entries, list) or not entries:
         raise UsageError(f"stream file {path.name}: needs a non-empty list of [[tasks]]")
-    specs = [_task(path, i, e) for i, e in enumerate(entries)]
+    specs = [_task(path, i, e, allow_outside_data) for i, e in enumerate(entries)]
     names = [s.name for s in specs]
     dup = next((n for i, n in enumerate(names) if n in names[:i]), None)
     if dup:
@@ -177,7 +186,7 @@ def load_stream_file(path: str | Path) -> Stream:
             TASKS.add(s.name, s)
             _FROM_FILES.add(s.name)
     others = tuple(sc for sc in SCENARIOS if sc != scenario)
-    return Stream(str(data.get("name", path.stem)), tuple(names), scenario=scenario,
+    return Stream(stream_name, tuple(names), scenario=scenario,
                   scenarios=(scenario, *others), orders=orders, max_train=caps["max_train"],
                   max_eval=caps["max_eval"], max_train_by_task=by_task["max_train"],
                   max_eval_by_task=by_task["max_eval"], description=str(data.get("description", "")))

@@ -36,8 +36,10 @@ from benchmark.errors import UsageError
 
 GRID_KEYS = ("strategies", "seeds", "orders", "settings")
 # RunConfig fields a grid file may not set: the grid's own axes, and fields whose flag has
-# another name (--set, --sampler-set, --quiet) or no meaning in a sweep (--resume).
+# another name (--set, --sampler-set, --quiet) or no meaning in a sweep (--resume), and
+# --allow-outside-data, which only the person at the command line may give.
 NOT_FILE_KEYS = {"strategy", "strategy_config", "seed", "order", "order_seed", "resume", "progress",
+                 "allow_outside_data",
                  "sampler_config", "max_train_by_task", "max_eval_by_task"}
 # Run flags that keep their defaults in the sweep parser (lists, merged with the file's). Every
 # other run flag defaults to None there, to tell a flag given on the command line (which beats

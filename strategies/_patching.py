@@ -10,8 +10,8 @@ A task without a patch (one not trained yet, scored for forward transfer) runs t
 backbone. Because the backbone never changes and a task's patch is frozen once its phase ends,
 no earlier task's outputs can change: zero forgetting by construction.
 
-Hooks are instances of small classes, not closures: the runner pickles the whole model, hooks
-included, for `--resume`.
+Patches and hooks are created in `setup`/`before_task` only: `--resume` rebuilds them by replaying
+the finished phases' `before_task` and then loads the weights (benchmark/runstore.py; no pickle).
 """
 
 from __future__ import annotations

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol, runtime_checkable
 
 import torch
@@ -50,6 +50,10 @@ class StrategyConfig:
     max_grad_norm: float = field(default=1.0, metadata={"help": "gradient clipping norm (0 = off)"})
 
     def __post_init__(self) -> None:
+        for f in fields(self):  # NaN passes every comparison-free check below; inf breaks AdamW
+            value = getattr(self, f.name)
+            if isinstance(value, float) and not math.isfinite(value):
+                raise UsageError(f"{f.name} must be a finite number, not {value}")
         if not self.lr > 0:
             raise UsageError(f"lr must be > 0, not {self.lr}")
         if self.weight_decay < 0:

@@ -84,7 +84,7 @@ class Conditioner(nn.Module):
 
 class Hook:
     """Forward hook reading the running task from the model (a class, not a closure: the runner
-    pickles the model, hooks included, for --resume)."""
+    once pickled the model for --resume; now --resume rebuilds hooks by replaying before_task)."""
 
     def __init__(self, model: nn.Module, index: int) -> None:
         self.model, self.index = model, index

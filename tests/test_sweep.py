@@ -44,7 +44,7 @@ def test_a_grid_runs_every_combination_then_skips_them(tiny, tmp_path, capsys, m
     assert {r["run"]["order"] for r in records} == {"random-0"}
     assert {tuple(r["tasks"]) for r in records} == {("syn_red", "syn_blue")}
     assert resolve(RunConfig(tasks=TASKS2.split(","), order="random", seed=1)).tasks == ["syn_blue", "syn_red"]
-    assert not list((tmp_path / "out" / "checkpoints").glob("*.pt"))
+    assert not list((tmp_path / "out" / "checkpoints").rglob("phase-*"))
 
     before = {p.name: p.read_text() for p in (tmp_path / "out").glob("*.json")}
     assert main(argv) == 0
@@ -56,7 +56,8 @@ def test_a_grid_runs_every_combination_then_skips_them(tiny, tmp_path, capsys, m
     # runs share one process: the second seed's run equals the same run made on its own
     (seed1,) = [r for r in records if r["run"]["strategy"] == "finetune" and r["run"]["seed"] == 1]
     alone = run(make_config(tasks=TASKS2.split(","), seed=1, order="random", order_seed=0, epochs=1,
-                            max_train=32, max_eval=32, output_dir=str(tmp_path / "alone")))
+                            max_train=32, max_eval=32, output_dir=str(tmp_path / "alone"),
+                            val_size=500))  # the command line's default
     assert alone["R"] == seed1["R"] and alone["run_id"] == seed1["run_id"]
 
 
