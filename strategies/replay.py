@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -46,6 +47,10 @@ class MemoryStrategy(BaseStrategy):
         """The data_selection selector that fills the memory (a setting of coreset-replay)."""
         return "random"
 
+    def selector_settings(self) -> dict[str, Any]:
+        """Keyword arguments of the selector (coreset-replay passes herding's `normalize`)."""
+        return {}
+
     def setup(self, model, ctx) -> None:
         super().setup(model, ctx)
         self.memory_ = ReplayMemory()
@@ -64,7 +69,7 @@ class MemoryStrategy(BaseStrategy):
     def select(self, task: TaskData, budget: int) -> np.ndarray:
         seed = self.ctx.generator("select", task.index).initial_seed()
         context = SelectionContext.for_task(self.model, task, self.ctx, seed)
-        return get_selector(self.selector_name()).select(task.train, budget, context)
+        return get_selector(self.selector_name(), **self.selector_settings()).select(task.train, budget, context)
 
     def state_size(self) -> StateSize:
         return StateSize(floats=count_floats(self.state_dict()), examples=len(self.memory_),
