@@ -2,7 +2,7 @@
 Rolnick et al., 2019): keep a few examples of each finished task and mix a random draw of them into
 every batch of the current task, so each step minimises
 
-    L = mean_{(x,y) in B_t ∪ B_M} l(f(x), y),   B_M ~ Uniform(memory),
+    L = mean_{(x,y) in B_t ∪ B_M} l(f(x), y),   B_M ~ Uniform(memory),  |B_M| = |B_t| (the paper's),
 
 with each memory example routed to its own task's head. The memory holds `budget` examples per
 task, or a `total_budget` shared evenly by the tasks seen (old tasks shrink as new ones arrive).
@@ -78,8 +78,10 @@ class MemoryStrategy(BaseStrategy):
 
 @dataclass
 class ReplayConfig(MemoryConfig):
-    replay_ratio: float = field(default=0.5, metadata={
-        "help": "memory examples added to each batch, as a share of the batch size"})
+    # Chaudhry et al. 2019 (sec. 4) concatenate each batch of the task with a memory batch of the
+    # same size (10 and 10): ratio 1. Earlier versions used 0.5 (16 memory examples per 32 new).
+    replay_ratio: float = field(default=1.0, metadata={
+        "help": "memory examples added to each batch, as a share of the batch size (1 = equal halves, the paper's)"})
     replay_per_batch: int = field(default=0, metadata={
         "help": "memory examples added to each batch; replaces replay_ratio when > 0"})
 

@@ -118,10 +118,11 @@ def test_replay_mixes_memory_into_every_batch(make_small_config, monkeypatch):
     seen = []
     original = Replay.train_step
     monkeypatch.setattr(Replay, "train_step", lambda self, b: (seen.append(b.task_ids.tolist()), original(self, b))[1])
-    record = run(make_small_config(strategy="replay"))  # batch 16, ratio 0.5: 8 memory examples
+    record = run(make_small_config(strategy="replay"))  # batch 16, ratio 1 (the paper's): 16 memory examples
     first = record["phases"][0]["steps"]
     assert all(set(ids) == {0} and len(ids) == 16 for ids in seen[:first])
-    assert all(ids.count(0) == 8 and ids.count(1) >= 1 for ids in seen[first:])
+    # equal halves, as in Chaudhry et al. 2019: 16 of the new task, 16 drawn from task 0's memory
+    assert len(seen) > first and all(ids.count(0) == 16 and ids.count(1) == 16 for ids in seen[first:])
 
 
 def test_sparse_replay_adds_a_memory_batch_every_n_steps(make_small_config, monkeypatch):
