@@ -153,10 +153,9 @@ class BaseStrategy:
         params = self.trainable_parameters()
         decay = [p for p in params if p.ndim >= 2]  # no weight decay on biases and norms, as in BERT
         no_decay = [p for p in params if p.ndim < 2]
-        self.optimizer = torch.optim.AdamW(
+        self.optimizer = self.make_optimizer(
             [{"params": decay, "weight_decay": self.config.weight_decay},
-             {"params": no_decay, "weight_decay": 0.0}],
-            lr=self.config.lr,
+             {"params": no_decay, "weight_decay": 0.0}]
         )
         # the schedule spans the steps this strategy's batches will take (sparse replay adds some)
         batches = self.batches(phase)
@@ -164,6 +163,10 @@ class BaseStrategy:
         self.scheduler = get_linear_schedule_with_warmup(
             self.optimizer, math.ceil(self.config.warmup_ratio * steps), steps
         )
+
+    def make_optimizer(self, groups: list[dict[str, Any]]) -> torch.optim.Optimizer:
+        """The optimiser over these parameter groups: AdamW unless a strategy's paper says otherwise."""
+        return torch.optim.AdamW(groups, lr=self.config.lr)
 
     def optimizer_step(self) -> None:
         if self.config.max_grad_norm > 0:
