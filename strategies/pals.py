@@ -31,7 +31,7 @@ Written by hand: no library implements PALs.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 import torch
 import torch.nn.functional as F
@@ -54,6 +54,8 @@ class PalsConfig(StrategyConfig):
     train_backbone: Literal["multi-task", "always", "never"] = field(default="multi-task", metadata={
         "help": "train the backbone with the PALs: in phases of several tasks (multi-task, as in the paper), "
                 "in every phase (always: earlier tasks forget), or never"})
+    backbone_lr: float = field(default=1e-4, metadata={
+        "help": "learning rate of the backbone when it trains (the PALs' lr suits new weights, not a pretrained backbone)"})
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -61,6 +63,8 @@ class PalsConfig(StrategyConfig):
             raise UsageError(f"hidden_size ({self.hidden_size}) must be a multiple of num_heads ({self.num_heads}) >= 1")
         if self.share not in ("layers", "tasks"):
             raise UsageError(f"share must be layers or tasks, not {self.share!r}")
+        if not self.backbone_lr > 0:
+            raise UsageError(f"backbone_lr must be > 0, not {self.backbone_lr}")
         if self.train_backbone not in ("multi-task", "always", "never"):
             raise UsageError(f"train_backbone must be multi-task, always or never, not {self.train_backbone!r}")
 
@@ -127,6 +131,16 @@ class Pals(PatchStrategy):
     def trains_backbone(self, phase: Phase) -> bool:
         mode = self.config.train_backbone
         return mode == "always" or (mode == "multi-task" and len(phase.tasks) > 1)
+
+    def make_optimizer(self, groups: list[dict[str, Any]]) -> torch.optim.Optimizer:
+        """The backbone's parameters (when they train) get `backbone_lr`; the PALs and heads `lr`."""
+        backbone = {id(p) for _, p in self.model.backbone_parameters()}
+        split = []
+        for group in groups:
+            new = [p for p in group["params"] if id(p) not in backbone]
+            old = [p for p in group["params"] if id(p) in backbone]
+            split += [{**group, "params": new}, {**group, "params": old, "lr": self.config.backbone_lr}]
+        return super().make_optimizer([g for g in split if g["params"]])
 
     def install(self, model) -> None:
         masks = MaskCapture(model)
