@@ -26,7 +26,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from benchmark.errors import UsageError
-from strategies.base import BaseStrategy, Phase, StrategyConfig
+from strategies.base import PATCH_LR, BaseStrategy, Phase, SearchSpace, StrategyConfig
 
 if TYPE_CHECKING:
     from benchmark.context import RunContext
@@ -202,6 +202,8 @@ def target_list(text: str) -> list[str] | str:
 @dataclass
 class PeftStrategyConfig(StrategyConfig):
     """Settings every peft strategy has; subclasses redefine the defaults."""
+
+    search_space: ClassVar[SearchSpace] = {"lr": PATCH_LR}
 
     target_modules: str = field(default="", metadata={"help": "modules to patch: suffixes or one regex"})
 

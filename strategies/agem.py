@@ -21,18 +21,22 @@ gradients) can undo part of the projection. SGD needs a learning rate ~100x Adam
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 import torch
 
 from benchmark.data import Batch
 from benchmark.errors import UsageError
-from strategies.base import Phase, register
+from strategies.base import Phase, SearchSpace, register
 from strategies.replay import MemoryConfig, MemoryStrategy
 
 
 @dataclass
 class AGEMConfig(MemoryConfig):
+    # SGD rates (the default optimiser); the memory's size and the reference batch drawn from it
+    search_space: ClassVar[SearchSpace] = {
+        "lr": ("log", 1e-3, 1e-1), "budget": ("log-int", 10, 500), "ref_batch_size": ("log-int", 16, 256)}
+
     lr: float = field(default=0.03, metadata={
         "help": "learning rate (0.03 is the paper's SGD rate; with optimizer=adamw use ~1e-4)"})
     weight_decay: float = field(default=0.0, metadata={"help": "weight decay (the paper's SGD has none)"})

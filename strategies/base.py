@@ -32,6 +32,11 @@ if TYPE_CHECKING:
 #   ("choice", [a, b, ...])  one of the values
 SearchSpace = dict[str, tuple]
 
+# learning-rate ranges: AdamW on a whole pretrained encoder vs new, small per-task weights (patches
+# and heads take ~10x larger rates: LoRA 5e-3 beats 5e-4 on MiniLM, DESIGN.md)
+FULL_LR: tuple = ("log", 1e-5, 5e-4)
+PATCH_LR: tuple = ("log", 1e-4, 3e-2)
+
 
 @dataclass
 class StrategyConfig:
@@ -42,7 +47,7 @@ class StrategyConfig:
     subclass extends it: `search_space: ClassVar[SearchSpace] = {**StrategyConfig.search_space, ...}`.
     """
 
-    search_space: ClassVar[SearchSpace] = {"lr": ("log", 1e-5, 1e-3)}
+    search_space: ClassVar[SearchSpace] = {"lr": FULL_LR}
 
     lr: float = field(default=1e-4, metadata={"help": "AdamW learning rate (1e-4 suits MiniLM on ~1k examples)"})
     weight_decay: float = field(default=0.01, metadata={"help": "AdamW weight decay"})

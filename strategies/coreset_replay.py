@@ -6,15 +6,18 @@ is replay's: each batch of the current task plus a uniform draw from the memory.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 from data_selection.base import SELECTORS
-from strategies.base import register
+from strategies.base import SearchSpace, register
 from strategies.replay import Replay, ReplayConfig
 
 
 @dataclass
 class CoresetReplayConfig(ReplayConfig):
+    search_space: ClassVar[SearchSpace] = {**ReplayConfig.search_space, "selector": ("choice", [
+        "random", "class-balanced", "herding", "k-center", "k-means", "entropy", "margin", "el2n"])}
+
     selector: str = field(default="herding", metadata={
         "help": "coreset selector from data_selection (random, class-balanced, herding, k-center, "
                 "k-means, entropy, margin, el2n, ...)"})

@@ -12,14 +12,17 @@ requires γ < 1 but its value was not found in the text available here (docs/str
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import ClassVar
 
 from benchmark.errors import UsageError
-from strategies.base import register
+from strategies.base import SearchSpace, register
 from strategies.ewc import EWC, EWCConfig, Tensors
 
 
 @dataclass
 class OnlineEWCConfig(EWCConfig):
+    search_space: ClassVar[SearchSpace] = {**EWCConfig.search_space, "gamma": ("float", 0.5, 1.0)}
+
     gamma: float = field(default=0.95, metadata={
         "help": "decay γ of the running Fisher, F* <- γ F* + F_t (< 1 in the paper; 1 = no decay)"})
 

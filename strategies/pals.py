@@ -31,7 +31,7 @@ Written by hand: no library implements PALs.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 import torch
 import torch.nn.functional as F
@@ -39,13 +39,15 @@ from torch import nn
 
 from benchmark.errors import UsageError
 from strategies._patching import PATCHES, PatchStrategy, TaskHook, bert_layers
-from strategies.base import Phase, StrategyConfig, register
+from strategies.base import PATCH_LR, Phase, SearchSpace, StrategyConfig, register
 
 PAPER_RATIO = 204 / 768  # the paper's PAL size for BERT-base
 
 
 @dataclass
 class PalsConfig(StrategyConfig):
+    search_space: ClassVar[SearchSpace] = {"lr": PATCH_LR, "hidden_size": ("choice", [0, 48, 96, 144, 204])}
+
     lr: float = field(default=5e-4, metadata={"help": "AdamW learning rate"})
     hidden_size: int = field(default=0, metadata={"help": "PAL size d (0: 204/768 of the model's hidden size)"})
     num_heads: int = field(default=6, metadata={"help": "attention heads of each PAL (the paper's code: 6)"})

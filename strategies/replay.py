@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -21,11 +21,21 @@ from benchmark.data import Batch, TaskData
 from benchmark.errors import UsageError
 from data_selection.base import SelectionContext, get_selector
 from data_selection.memory import ReplayMemory, even_quotas
-from strategies.base import BaseStrategy, Phase, StateSize, StrategyConfig, count_floats, register
+from strategies.base import (
+    BaseStrategy,
+    Phase,
+    SearchSpace,
+    StateSize,
+    StrategyConfig,
+    count_floats,
+    register,
+)
 
 
 @dataclass
 class MemoryConfig(StrategyConfig):
+    search_space: ClassVar[SearchSpace] = {**StrategyConfig.search_space, "budget": ("log-int", 10, 500)}
+
     budget: int = field(default=100, metadata={"help": "examples kept per task (when total_budget is 0)"})
     total_budget: int = field(default=0, metadata={
         "help": "examples kept in all, shared evenly by the tasks seen; replaces budget when > 0"})
@@ -78,6 +88,8 @@ class MemoryStrategy(BaseStrategy):
 
 @dataclass
 class ReplayConfig(MemoryConfig):
+    search_space: ClassVar[SearchSpace] = {**MemoryConfig.search_space, "replay_ratio": ("float", 0.25, 2.0)}
+
     # Chaudhry et al. 2019 (sec. 4) concatenate each batch of the task with a memory batch of the
     # same size (10 and 10): ratio 1. Earlier versions used 0.5 (16 memory examples per 32 new).
     replay_ratio: float = field(default=1.0, metadata={
