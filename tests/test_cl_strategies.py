@@ -170,6 +170,35 @@ def test_online_ewc_keeps_one_decayed_fisher_and_the_last_anchor():
     assert online.fishers_ == [{"w": torch.tensor([2.0])}] and online.anchors_ == [{"w": torch.tensor([5.0])}]
 
 
+def test_online_ewc_running_fisher_decays_by_the_default_gamma():
+    online = OnlineEWC()  # γ = 0.95 by default: Progress & Compress decays the old Fisher (γ < 1)
+    assert online.config.gamma == 0.95
+    online.fishers_, online.anchors_ = [], []
+    f1, f2, f3 = torch.tensor([4.0, 0.0, 2.0]), torch.tensor([1.0, 3.0, 0.0]), torch.tensor([0.0, 0.0, 1.0])
+    online.remember({"w": f1}, {"w": torch.zeros(3)})
+    online.remember({"w": f2}, {"w": torch.ones(3)})
+    # γ F1 + F2 = (0.95·4 + 1, 0 + 3, 0.95·2 + 0)
+    torch.testing.assert_close(online.fishers_[0]["w"], torch.tensor([4.8, 3.0, 1.9]))
+    online.remember({"w": f3}, {"w": torch.ones(3)})
+    torch.testing.assert_close(online.fishers_[0]["w"], 0.95 * (0.95 * f1 + f2) + f3)
+    assert len(online.fishers_) == len(online.anchors_) == 1
+
+
+def test_coreset_replay_hands_herding_its_normalisation_setting(monkeypatch):
+    from strategies.coreset_replay import CoresetReplay
+
+    built = []
+    monkeypatch.setattr("strategies.replay.get_selector", lambda name, **kw: built.append((name, kw)) or
+                        types.SimpleNamespace(select=lambda *a: np.arange(2)))
+    monkeypatch.setattr("strategies.replay.SelectionContext.for_task", lambda *a: None)
+    ctx = types.SimpleNamespace(generator=lambda *a: torch.Generator())
+    for settings in ({}, {"herding_normalize": False}, {"selector": "k-center"}):
+        strategy = CoresetReplay(CoresetReplay.Config(**settings))
+        strategy.model, strategy.ctx = None, ctx
+        strategy.select(types.SimpleNamespace(index=0, train=None), 2)
+    assert built == [("herding", {"normalize": True}), ("herding", {"normalize": False}), ("k-center", {})]
+
+
 def _context(model):
     return types.SimpleNamespace(collate=lambda parts: collate(parts, 0), autocast=contextlib.nullcontext)
 
