@@ -14,7 +14,7 @@ Selectors work alone from Python, with or without a model:
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 import numpy as np
 import torch
@@ -173,6 +173,7 @@ SELECTORS: Registry[type] = Registry("selector", entry_point_group="cmtbench.sel
 register = SELECTORS.register
 
 
-def get_selector(name: str) -> Selector:
-    """An instance of the registered selector `name` (UsageError with a suggestion if unknown)."""
-    return SELECTORS.get(name)()
+def get_selector(name: str, **settings: Any) -> Selector:
+    """An instance of the registered selector `name` (UsageError with a suggestion if unknown),
+    built with `settings` as keyword arguments (e.g. herding's `normalize`)."""
+    return SELECTORS.get(name)(**settings)

@@ -3,9 +3,10 @@ brings the mean embedding of the selection closest to the class mean,
 
     p_k = argmin_x || mu - (x + sum_{j<k} p_j) / k ||,   mu = class mean of the embeddings.
 
-Embeddings are the model's pooled sentence vectors, used as they are (iCaRL normalises its
-features for a cosine classifier; the heads here are linear, so the raw space is the one that
-matters). Regression tasks use label-quantile bins as classes.
+Embeddings are the model's pooled sentence vectors, L2-normalised first as in iCaRL (its features
+phi(x) are normalised before the class mean and the herding loop); `normalize=False` herds the raw
+vectors instead, the space the linear heads here read. Regression tasks use label-quantile bins as
+classes.
 """
 
 from __future__ import annotations
@@ -33,10 +34,21 @@ def herd(x: np.ndarray, k: int) -> np.ndarray:
     return np.asarray(chosen, dtype=np.int64)
 
 
+def l2_normalize(x: np.ndarray) -> np.ndarray:
+    """Rows scaled to unit length (a zero row stays zero)."""
+    norms = np.linalg.norm(x.astype(np.float64), axis=1, keepdims=True)
+    return x / np.where(norms > 0, norms, 1.0)
+
+
 @register("herding")
 class HerdingSelector:
     """Per class, the examples whose running mean embedding tracks the class mean (iCaRL)."""
 
+    def __init__(self, normalize: bool = True) -> None:
+        self.normalize = normalize
+
     def select(self, examples: Examples, budget: int, context: SelectionContext) -> np.ndarray:
         emb = context.embed(examples)
+        if self.normalize:
+            emb = l2_normalize(emb)
         return per_group(examples, budget, context, lambda pos, k: pos[herd(emb[pos], k)])

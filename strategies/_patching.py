@@ -1,14 +1,15 @@
 """Shared machinery of the frozen-backbone, per-task patch strategies ("K for the price of 1",
 Mudrakarta et al. 2018; BERT and PALs, Stickland & Murray 2019).
 
-The backbone is frozen for good; each task gets a patch of its own and the model runs the
+The backbone is frozen (a strategy may train it in some phases: PALs in a multi-task phase,
+`trains_backbone`); each task gets a patch of its own and the model runs the
 encoder once per task group with `model.active_task` set (`route_by_task`). A patch is either
     - an `nn.ModuleDict` stored as `model.patches[str(task)]`, keyed by *site* (a backbone module's
       path with "/" for "."), and applied by forward hooks on those backbone modules; or
     - a named peft adapter inside the encoder, switched by `AdapterSwitch` before each call.
 A task without a patch (one not trained yet, scored for forward transfer) runs the unpatched
-backbone. Because the backbone never changes and a task's patch is frozen once its phase ends,
-no earlier task's outputs can change: zero forgetting by construction.
+backbone. Because the backbone does not change after a task's phase and the task's patch is
+frozen once its phase ends, no earlier task's outputs can change: zero forgetting by construction.
 
 Patches and hooks are created in `setup`/`before_task` only: `--resume` rebuilds them by replaying
 the finished phases' `before_task` and then loads the weights (benchmark/runstore.py; no pickle).
@@ -25,7 +26,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from benchmark.errors import UsageError
-from strategies.base import BaseStrategy, Phase, StrategyConfig
+from strategies.base import PATCH_LR, BaseStrategy, Phase, SearchSpace, StrategyConfig
 
 if TYPE_CHECKING:
     from benchmark.context import RunContext
@@ -164,7 +165,14 @@ class PatchStrategy(BaseStrategy):
         for p in self.model.parameters():
             if id(p) not in old:  # parameters shared with an earlier task stay frozen
                 p.requires_grad_(True)
+        if self.trains_backbone(phase):
+            for _, p in self.model.backbone_parameters():
+                p.requires_grad_(True)
         super().before_task(phase)
+
+    def trains_backbone(self, phase: Phase) -> bool:
+        """Whether the backbone trains with the patches in this phase (PALs' multi-task setting)."""
+        return False
 
     def after_task(self, phase: Phase) -> None:
         freeze(self.model)  # the task's patch is final
@@ -194,6 +202,8 @@ def target_list(text: str) -> list[str] | str:
 @dataclass
 class PeftStrategyConfig(StrategyConfig):
     """Settings every peft strategy has; subclasses redefine the defaults."""
+
+    search_space: ClassVar[SearchSpace] = {"lr": PATCH_LR}
 
     target_modules: str = field(default="", metadata={"help": "modules to patch: suffixes or one regex"})
 

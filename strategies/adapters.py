@@ -18,7 +18,7 @@ requires transformers 4.x while this project runs on 5.x.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import ClassVar, Literal
 
 import torch
 import torch.nn.functional as F
@@ -33,11 +33,13 @@ from strategies._patching import (
     make_overrides,
     site,
 )
-from strategies.base import StrategyConfig, register
+from strategies.base import PATCH_LR, SearchSpace, StrategyConfig, register
 
 
 @dataclass
 class AdaptersConfig(StrategyConfig):
+    search_space: ClassVar[SearchSpace] = {"lr": PATCH_LR, "size": ("choice", [8, 16, 32, 64, 128, 256])}
+
     lr: float = field(default=1e-3, metadata={"help": "AdamW learning rate (Houlsby et al. pick from 3e-5..3e-3)"})
     size: int = field(default=64, metadata={"help": "bottleneck size m of each adapter"})
     placement: Literal["houlsby", "pfeiffer"] = field(

@@ -8,27 +8,40 @@ along its projection instead,
 The model's gradients live in one flat buffer (each .grad a view of it), made once per task, so
 dot products and the projection act on the whole gradient without gathering or copying it.
 Parameters are one vector here, as in the paper: a projection may move an old task's head, and
-gradients are zeroed rather than dropped, so AdamW also decays parameters a step left untouched.
+gradients are zeroed rather than dropped, so AdamW (optimizer=adamw) also decays parameters a step
+left untouched.
 
-The paper steps with plain SGD. Here the optimiser is the harness's AdamW, whose per-coordinate
-step sizes can undo part of the projection; a larger `ref_batch_size` gives a steadier reference
-(on the tiny test model a batch of 16 forgets as much as fine-tuning; the whole memory, less).
+The paper steps with plain SGD, θ <- θ - lr g̃, so the projection is the update: the default
+(`optimizer=sgd`, no momentum, no weight decay). `optimizer=adamw` hands g̃ to AdamW instead, whose
+per-coordinate step sizes and moment estimates (built from earlier, differently projected
+gradients) can undo part of the projection. SGD needs a learning rate ~100x AdamW's: the default
+0.03 is the paper's for its image benchmarks, not tuned for MiniLM (docs/strategies.md).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any, ClassVar, Literal
 
 import torch
 
 from benchmark.data import Batch
 from benchmark.errors import UsageError
-from strategies.base import Phase, register
+from strategies.base import Phase, SearchSpace, register
 from strategies.replay import MemoryConfig, MemoryStrategy
 
 
 @dataclass
 class AGEMConfig(MemoryConfig):
+    # SGD rates (the default optimiser); the memory's size and the reference batch drawn from it
+    search_space: ClassVar[SearchSpace] = {
+        "lr": ("log", 1e-3, 1e-1), "budget": ("log-int", 10, 500), "ref_batch_size": ("log-int", 16, 256)}
+
+    lr: float = field(default=0.03, metadata={
+        "help": "learning rate (0.03 is the paper's SGD rate; with optimizer=adamw use ~1e-4)"})
+    weight_decay: float = field(default=0.0, metadata={"help": "weight decay (the paper's SGD has none)"})
+    optimizer: Literal["sgd", "adamw"] = field(default="sgd", metadata={
+        "help": "sgd: plain SGD, the step is -lr times the projected gradient (paper); adamw: AdamW"})
     ref_batch_size: int = field(default=0, metadata={
         "help": "memory examples per reference gradient (0 = the training batch size)"})
 
@@ -36,6 +49,11 @@ class AGEMConfig(MemoryConfig):
         super().__post_init__()
         if self.ref_batch_size < 0:
             raise UsageError(f"ref_batch_size must be >= 0, not {self.ref_batch_size}")
+        if self.optimizer not in ("sgd", "adamw"):
+            raise UsageError(f"optimizer must be sgd or adamw, not {self.optimizer!r}")
+        if self.optimizer == "adamw" and self.lr > 1e-2:
+            # a silent AdamW run at the SGD rate would wreck the backbone in a few steps
+            raise UsageError(f"agem: lr {self.lr} is an SGD rate; with optimizer=adamw set lr too (e.g. 1e-4)")
 
 
 def project_(g: torch.Tensor, g_ref: torch.Tensor) -> bool:
@@ -52,6 +70,11 @@ class AGEM(MemoryStrategy):
     """A-GEM: project the gradient so the loss on a memory batch does not increase."""
 
     Config = AGEMConfig
+
+    def make_optimizer(self, groups: list[dict[str, Any]]) -> torch.optim.Optimizer:
+        if self.config.optimizer == "adamw":
+            return super().make_optimizer(groups)
+        return torch.optim.SGD(groups, lr=self.config.lr, momentum=0.0)
 
     def before_task(self, phase: Phase) -> None:
         super().before_task(phase)

@@ -13,15 +13,18 @@ biases only, not the LayerNorm ones, and this strategy runs without the optional
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import ClassVar
 
 from torch import nn
 
 from strategies._patching import PatchStrategy, add_override_hooks, make_overrides
-from strategies.base import StrategyConfig, register
+from strategies.base import PATCH_LR, SearchSpace, StrategyConfig, register
 
 
 @dataclass
 class BitFitConfig(StrategyConfig):
+    search_space: ClassVar[SearchSpace] = {"lr": PATCH_LR}
+
     lr: float = field(default=1e-3, metadata={"help": "AdamW learning rate (BitFit uses 1e-4 to 1e-3)"})
 
 

@@ -16,13 +16,13 @@ whatever the number of tasks.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import ClassVar, Literal
 
 import torch
 
 from benchmark.data import TaskData
 from benchmark.errors import UsageError
-from strategies.base import BaseStrategy, Phase, StrategyConfig, register
+from strategies.base import BaseStrategy, Phase, SearchSpace, StrategyConfig, register
 
 Tensors = dict[str, torch.Tensor]
 
@@ -35,6 +35,8 @@ class EWCConfig(StrategyConfig):
     # 7e-5 per unit λ against a task gradient of 0.5-1. λ = 1e4 puts them on the same order within
     # a task's first steps; λ near 1 does nothing measurable. Check: sst2 -> mrpc, 1,000 examples
     # each, seed 0: forgetting of sst2 16.8 points with finetune, 2.2 with λ = 1e4 (mrpc 75.4/75.8).
+    search_space: ClassVar[SearchSpace] = {**StrategyConfig.search_space, "ewc_lambda": ("log", 1e2, 1e6)}
+
     ewc_lambda: float = field(default=1e4, metadata={"help": "penalty weight λ"})
     fisher: Literal["empirical", "true"] = field(default="empirical", metadata={
         "help": "Fisher with the true labels (empirical) or labels sampled from the model (true)"})

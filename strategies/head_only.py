@@ -7,13 +7,16 @@ forgotten; it is the floor of what a frozen backbone gives, and adds H*C + C par
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import ClassVar
 
 from strategies._patching import PatchStrategy
-from strategies.base import StrategyConfig, register
+from strategies.base import PATCH_LR, SearchSpace, StrategyConfig, register
 
 
 @dataclass
 class HeadOnlyConfig(StrategyConfig):
+    search_space: ClassVar[SearchSpace] = {"lr": PATCH_LR}
+
     lr: float = field(default=1e-3, metadata={"help": "AdamW learning rate (a linear probe takes larger rates than fine-tuning)"})
 
 

@@ -12,15 +12,17 @@ Needs the optional extra: pip install 'cmtbench[peft]'.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 from benchmark.errors import UsageError
 from strategies._patching import PeftStrategy, PeftStrategyConfig, import_peft, target_list
-from strategies.base import register
+from strategies.base import SearchSpace, register
 
 
 @dataclass
 class LoraStrategyConfig(PeftStrategyConfig):
+    search_space: ClassVar[SearchSpace] = {**PeftStrategyConfig.search_space, "r": ("choice", [2, 4, 8, 16, 32])}
+
     lr: float = field(default=5e-4, metadata={"help": "AdamW learning rate (Hu et al. use 4e-4 to 5e-4 for RoBERTa-base)"})
     r: int = field(default=8, metadata={"help": "rank of each update"})
     alpha: int = field(default=16, metadata={"help": "scale: the update is multiplied by alpha / r"})

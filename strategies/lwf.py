@@ -18,17 +18,21 @@ from __future__ import annotations
 
 import copy
 from dataclasses import dataclass, field
+from typing import ClassVar
 
 import torch
 import torch.nn.functional as F
 
 from benchmark.data import Batch
 from benchmark.errors import UsageError
-from strategies.base import BaseStrategy, Phase, StateSize, StrategyConfig, register
+from strategies.base import BaseStrategy, Phase, SearchSpace, StateSize, StrategyConfig, register
 
 
 @dataclass
 class LwFConfig(StrategyConfig):
+    search_space: ClassVar[SearchSpace] = {
+        **StrategyConfig.search_space, "lwf_alpha": ("log", 0.1, 100.0), "temperature": ("float", 1.0, 4.0)}
+
     lwf_alpha: float = field(default=1.0, metadata={"help": "weight α of the distillation loss (λ_o in the paper)"})
     temperature: float = field(default=2.0, metadata={"help": "softmax temperature T of the distillation"})
 

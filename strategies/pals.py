@@ -18,13 +18,20 @@ Per task: L * 3(d^2 + d) + (Hd + d) + (dH + H); the projections only for the fir
 `share=tasks`. d = `hidden_size`, or when 0 the paper's 204/768 of the model's hidden size,
 rounded to a multiple of the heads: 204 for BERT-base (1.82M per task), 102 for MiniLM (384).
 
+Backbone (`train_backbone`): the paper fine-tunes BERT jointly with the PALs of all tasks in one
+multi-task phase. `multi-task` (the default) does that in a phase that trains several tasks (the
+phase of `--mtl-tasks K`, K > 1) and freezes the backbone in single-task phases, so a task added
+later learns only its PALs and no earlier task forgets; `always` also trains it in single-task
+phases (earlier tasks' frozen PALs and heads then see a moving backbone and forget); `never`
+keeps the backbone frozen throughout (PALs as pure per-task patches).
+
 Written by hand: no library implements PALs.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, ClassVar, Literal
 
 import torch
 import torch.nn.functional as F
@@ -32,18 +39,25 @@ from torch import nn
 
 from benchmark.errors import UsageError
 from strategies._patching import PATCHES, PatchStrategy, TaskHook, bert_layers
-from strategies.base import StrategyConfig, register
+from strategies.base import PATCH_LR, Phase, SearchSpace, StrategyConfig, register
 
 PAPER_RATIO = 204 / 768  # the paper's PAL size for BERT-base
 
 
 @dataclass
 class PalsConfig(StrategyConfig):
+    search_space: ClassVar[SearchSpace] = {"lr": PATCH_LR, "hidden_size": ("choice", [0, 48, 96, 144, 204])}
+
     lr: float = field(default=5e-4, metadata={"help": "AdamW learning rate"})
     hidden_size: int = field(default=0, metadata={"help": "PAL size d (0: 204/768 of the model's hidden size)"})
     num_heads: int = field(default=6, metadata={"help": "attention heads of each PAL (the paper's code: 6)"})
     share: Literal["layers", "tasks"] = field(
         default="layers", metadata={"help": "V^E/V^D shared across the layers of a task (paper) or across tasks too"})
+    train_backbone: Literal["multi-task", "always", "never"] = field(default="multi-task", metadata={
+        "help": "train the backbone with the PALs: in phases of several tasks (multi-task, as in the paper), "
+                "in every phase (always: earlier tasks forget), or never"})
+    backbone_lr: float = field(default=1e-4, metadata={
+        "help": "learning rate of the backbone when it trains (the PALs' lr suits new weights, not a pretrained backbone)"})
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -51,6 +65,10 @@ class PalsConfig(StrategyConfig):
             raise UsageError(f"hidden_size ({self.hidden_size}) must be a multiple of num_heads ({self.num_heads}) >= 1")
         if self.share not in ("layers", "tasks"):
             raise UsageError(f"share must be layers or tasks, not {self.share!r}")
+        if not self.backbone_lr > 0:
+            raise UsageError(f"backbone_lr must be > 0, not {self.backbone_lr}")
+        if self.train_backbone not in ("multi-task", "always", "never"):
+            raise UsageError(f"train_backbone must be multi-task, always or never, not {self.train_backbone!r}")
 
     def size(self, hidden: int) -> int:
         return self.hidden_size or max(1, round(hidden * PAPER_RATIO / self.num_heads)) * self.num_heads
@@ -107,9 +125,24 @@ class PalHook(TaskHook):
 
 @register("pals")
 class Pals(PatchStrategy):
-    """Frozen backbone; per-task projected attention layers in parallel with each layer (BERT and PALs)."""
+    """Per-task projected attention layers in parallel with each layer (BERT and PALs); the backbone
+    trains with them in multi-task phases, as in the paper, and is frozen otherwise."""
 
     Config = PalsConfig
+
+    def trains_backbone(self, phase: Phase) -> bool:
+        mode = self.config.train_backbone
+        return mode == "always" or (mode == "multi-task" and len(phase.tasks) > 1)
+
+    def make_optimizer(self, groups: list[dict[str, Any]]) -> torch.optim.Optimizer:
+        """The backbone's parameters (when they train) get `backbone_lr`; the PALs and heads `lr`."""
+        backbone = {id(p) for _, p in self.model.backbone_parameters()}
+        split = []
+        for group in groups:
+            new = [p for p in group["params"] if id(p) not in backbone]
+            old = [p for p in group["params"] if id(p) in backbone]
+            split += [{**group, "params": new}, {**group, "params": old, "lr": self.config.backbone_lr}]
+        return super().make_optimizer([g for g in split if g["params"]])
 
     def install(self, model) -> None:
         masks = MaskCapture(model)

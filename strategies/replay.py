@@ -2,7 +2,7 @@
 Rolnick et al., 2019): keep a few examples of each finished task and mix a random draw of them into
 every batch of the current task, so each step minimises
 
-    L = mean_{(x,y) in B_t ∪ B_M} l(f(x), y),   B_M ~ Uniform(memory),
+    L = mean_{(x,y) in B_t ∪ B_M} l(f(x), y),   B_M ~ Uniform(memory),  |B_M| = |B_t| (the paper's),
 
 with each memory example routed to its own task's head. The memory holds `budget` examples per
 task, or a `total_budget` shared evenly by the tasks seen (old tasks shrink as new ones arrive).
@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -20,11 +21,21 @@ from benchmark.data import Batch, TaskData
 from benchmark.errors import UsageError
 from data_selection.base import SelectionContext, get_selector
 from data_selection.memory import ReplayMemory, even_quotas
-from strategies.base import BaseStrategy, Phase, StateSize, StrategyConfig, count_floats, register
+from strategies.base import (
+    BaseStrategy,
+    Phase,
+    SearchSpace,
+    StateSize,
+    StrategyConfig,
+    count_floats,
+    register,
+)
 
 
 @dataclass
 class MemoryConfig(StrategyConfig):
+    search_space: ClassVar[SearchSpace] = {**StrategyConfig.search_space, "budget": ("log-int", 10, 500)}
+
     budget: int = field(default=100, metadata={"help": "examples kept per task (when total_budget is 0)"})
     total_budget: int = field(default=0, metadata={
         "help": "examples kept in all, shared evenly by the tasks seen; replaces budget when > 0"})
@@ -46,6 +57,10 @@ class MemoryStrategy(BaseStrategy):
         """The data_selection selector that fills the memory (a setting of coreset-replay)."""
         return "random"
 
+    def selector_settings(self) -> dict[str, Any]:
+        """Keyword arguments of the selector (coreset-replay passes herding's `normalize`)."""
+        return {}
+
     def setup(self, model, ctx) -> None:
         super().setup(model, ctx)
         self.memory_ = ReplayMemory()
@@ -64,7 +79,7 @@ class MemoryStrategy(BaseStrategy):
     def select(self, task: TaskData, budget: int) -> np.ndarray:
         seed = self.ctx.generator("select", task.index).initial_seed()
         context = SelectionContext.for_task(self.model, task, self.ctx, seed)
-        return get_selector(self.selector_name()).select(task.train, budget, context)
+        return get_selector(self.selector_name(), **self.selector_settings()).select(task.train, budget, context)
 
     def state_size(self) -> StateSize:
         return StateSize(floats=count_floats(self.state_dict()), examples=len(self.memory_),
@@ -73,8 +88,12 @@ class MemoryStrategy(BaseStrategy):
 
 @dataclass
 class ReplayConfig(MemoryConfig):
-    replay_ratio: float = field(default=0.5, metadata={
-        "help": "memory examples added to each batch, as a share of the batch size"})
+    search_space: ClassVar[SearchSpace] = {**MemoryConfig.search_space, "replay_ratio": ("float", 0.25, 2.0)}
+
+    # Chaudhry et al. 2019 (sec. 4) concatenate each batch of the task with a memory batch of the
+    # same size (10 and 10): ratio 1. Earlier versions used 0.5 (16 memory examples per 32 new).
+    replay_ratio: float = field(default=1.0, metadata={
+        "help": "memory examples added to each batch, as a share of the batch size (1 = equal halves, the paper's)"})
     replay_per_batch: int = field(default=0, metadata={
         "help": "memory examples added to each batch; replaces replay_ratio when > 0"})
 

@@ -15,15 +15,18 @@ machinery with `bitfit` (strategies/_patching.py) and needs no optional extra.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import ClassVar
 
 from torch import nn
 
 from strategies._patching import PatchStrategy, add_override_hooks, make_overrides
-from strategies.base import StrategyConfig, register
+from strategies.base import PATCH_LR, SearchSpace, StrategyConfig, register
 
 
 @dataclass
 class ScaleBiasConfig(StrategyConfig):
+    search_space: ClassVar[SearchSpace] = {"lr": PATCH_LR}
+
     lr: float = field(default=1e-3, metadata={"help": "AdamW learning rate"})
     linear_biases: bool = field(default=False, metadata={"help": "also patch the bias of every linear layer"})
 

@@ -8,15 +8,18 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
+from typing import ClassVar
 
 from benchmark.data import Batch
 from benchmark.errors import UsageError
-from strategies.base import Phase, register
+from strategies.base import Phase, SearchSpace, register
 from strategies.replay import MemoryConfig, MemoryStrategy
 
 
 @dataclass
 class SparseReplayConfig(MemoryConfig):
+    search_space: ClassVar[SearchSpace] = {**MemoryConfig.search_space, "replay_every": ("log-int", 1, 100)}
+
     replay_every: int = field(default=10, metadata={"help": "task batches between two memory batches"})
     replay_batch_size: int = field(default=0, metadata={
         "help": "examples per memory batch (0 = the training batch size)"})

@@ -29,13 +29,17 @@ from torch import nn
 
 from benchmark.errors import UsageError
 from strategies._patching import bert_layers
-from strategies.base import BaseStrategy, Phase, StrategyConfig, register
+from strategies.base import BaseStrategy, Phase, SearchSpace, StrategyConfig, register
 
 CONDITIONER = "task_conditioner"  # attribute of the model holding the Conditioner
 
 
 @dataclass
 class TaskConditionedConfig(StrategyConfig):
+    search_space: ClassVar[SearchSpace] = {
+        **StrategyConfig.search_space, "embedding_dim": ("choice", [16, 32, 64, 128]),
+        "adapter_size": ("choice", [0, 8, 16, 32, 64])}
+
     embedding_dim: int = field(default=64, metadata={"help": "size d of each task's embedding z_t"})
     adapter_size: int = field(default=16, metadata={
         "help": "bottleneck m of the generated adapters (0 = conditional LayerNorm only)"})

@@ -9,11 +9,13 @@ import pytest
 import torch
 
 from benchmark.data import Examples, TaskData, collate
+from benchmark.errors import UsageError
 from benchmark.model import MultiTaskModel
 from benchmark.runner import RunConfig, Runner, run
 from benchmark.tasks import TASKS, TaskSpec
 from benchmark.testing import COLOURS, make_synthetic_task
 from strategies.agem import AGEM, project_
+from strategies.base import STRATEGIES
 from strategies.ewc import EWC, diagonal_fisher, sampled_labels
 from strategies.lwf import LwF
 from strategies.online_ewc import OnlineEWC
@@ -63,11 +65,14 @@ def finetune_forgetting(forgetting_stream):
     ("online-ewc", {}),
     ("replay", {}),
     ("coreset-replay", {}),
-    # with their defaults these two forget as much as fine-tuning here (0.33 at seed 0): the tiny
-    # model's logits are small, and so is the tempered KL at α = 1 (the paper's); under AdamW a
-    # reference batch of 16 gives no steady direction, the whole memory (100) does
+    # with its defaults LwF forgets as much as fine-tuning here (0.33 at seed 0): the tiny model's
+    # logits are small, and so is the tempered KL at α = 1 (the paper's)
     ("lwf", {"lwf_alpha": "10"}),
-    ("agem", {"ref_batch_size": "100"}),
+    # A-GEM's defaults (plain SGD at its own lr, the paper's): forgets 0.0 and learns the second task
+    # to 0.79 (fine-tuning: 1.0); lr 0.1 forgets 0.19
+    ("agem", {"lr": str(STRATEGIES.get("agem").Config().lr)}),
+    # under AdamW a reference batch of 16 gives no steady direction, the whole memory (100) does
+    ("agem", {"optimizer": "adamw", "ref_batch_size": "100"}),
 ])
 def test_forgets_less_than_finetune(strategy, settings, forgetting_stream, finetune_forgetting):
     assert finetune_forgetting > 0.3  # the stream does what it is for
@@ -118,10 +123,11 @@ def test_replay_mixes_memory_into_every_batch(make_small_config, monkeypatch):
     seen = []
     original = Replay.train_step
     monkeypatch.setattr(Replay, "train_step", lambda self, b: (seen.append(b.task_ids.tolist()), original(self, b))[1])
-    record = run(make_small_config(strategy="replay"))  # batch 16, ratio 0.5: 8 memory examples
+    record = run(make_small_config(strategy="replay"))  # batch 16, ratio 1 (the paper's): 16 memory examples
     first = record["phases"][0]["steps"]
     assert all(set(ids) == {0} and len(ids) == 16 for ids in seen[:first])
-    assert all(ids.count(0) == 8 and ids.count(1) >= 1 for ids in seen[first:])
+    # equal halves, as in Chaudhry et al. 2019: 16 of the new task, 16 drawn from task 0's memory
+    assert len(seen) > first and all(ids.count(0) == 16 and ids.count(1) == 16 for ids in seen[first:])
 
 
 def test_sparse_replay_adds_a_memory_batch_every_n_steps(make_small_config, monkeypatch):
@@ -162,6 +168,35 @@ def test_online_ewc_keeps_one_decayed_fisher_and_the_last_anchor():
     online.remember({"w": torch.tensor([2.0])}, {"w": torch.tensor([1.0])})
     online.remember({"w": torch.tensor([1.0])}, {"w": torch.tensor([5.0])})
     assert online.fishers_ == [{"w": torch.tensor([2.0])}] and online.anchors_ == [{"w": torch.tensor([5.0])}]
+
+
+def test_online_ewc_running_fisher_decays_by_the_default_gamma():
+    online = OnlineEWC()  # γ = 0.95 by default: Progress & Compress decays the old Fisher (γ < 1)
+    assert online.config.gamma == 0.95
+    online.fishers_, online.anchors_ = [], []
+    f1, f2, f3 = torch.tensor([4.0, 0.0, 2.0]), torch.tensor([1.0, 3.0, 0.0]), torch.tensor([0.0, 0.0, 1.0])
+    online.remember({"w": f1}, {"w": torch.zeros(3)})
+    online.remember({"w": f2}, {"w": torch.ones(3)})
+    # γ F1 + F2 = (0.95·4 + 1, 0 + 3, 0.95·2 + 0)
+    torch.testing.assert_close(online.fishers_[0]["w"], torch.tensor([4.8, 3.0, 1.9]))
+    online.remember({"w": f3}, {"w": torch.ones(3)})
+    torch.testing.assert_close(online.fishers_[0]["w"], 0.95 * (0.95 * f1 + f2) + f3)
+    assert len(online.fishers_) == len(online.anchors_) == 1
+
+
+def test_coreset_replay_hands_herding_its_normalisation_setting(monkeypatch):
+    from strategies.coreset_replay import CoresetReplay
+
+    built = []
+    monkeypatch.setattr("strategies.replay.get_selector", lambda name, **kw: built.append((name, kw)) or
+                        types.SimpleNamespace(select=lambda *a: np.arange(2)))
+    monkeypatch.setattr("strategies.replay.SelectionContext.for_task", lambda *a: None)
+    ctx = types.SimpleNamespace(generator=lambda *a: torch.Generator())
+    for settings in ({}, {"herding_normalize": False}, {"selector": "k-center"}):
+        strategy = CoresetReplay(CoresetReplay.Config(**settings))
+        strategy.model, strategy.ctx = None, ctx
+        strategy.select(types.SimpleNamespace(index=0, train=None), 2)
+    assert built == [("herding", {"normalize": True}), ("herding", {"normalize": False}), ("k-center", {})]
 
 
 def _context(model):
@@ -215,7 +250,64 @@ def test_agem_projection():
     assert not project_(g, g_ref) and torch.equal(g, torch.tensor([1.0, 5.0, 0.0]))
 
 
-def test_agem_steps_never_go_against_the_memory_gradient(make_small_config, monkeypatch):
+class _LinearLoss(torch.nn.Module):
+    """loss(batch) = batch · w: its gradient is the batch vector itself, so g and g_ref are chosen."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.w = torch.nn.Parameter(torch.tensor([1.0, 2.0, 3.0]))
+
+    def loss(self, batch: torch.Tensor) -> torch.Tensor:
+        return (batch * self.w).sum()
+
+
+class _OneBatchMemory:
+    def __init__(self, batch: torch.Tensor) -> None:
+        self.batch = batch
+
+    def __len__(self) -> int:
+        return 1
+
+    def sample(self, k, generator) -> torch.Tensor:
+        return self.batch
+
+
+def _agem_step(optimizer: str, lr: float, g: torch.Tensor, g_ref: torch.Tensor) -> torch.Tensor:
+    """The update one A-GEM step makes to w when the task gradient is g and the memory's is g_ref."""
+    model = _LinearLoss()
+    ctx = types.SimpleNamespace(collate=lambda parts: parts, autocast=contextlib.nullcontext, batch_size=1,
+                                task_batches=lambda phase: [None] * 4, generator=lambda *a: torch.Generator())
+    agem = AGEM(AGEM.Config(optimizer=optimizer, lr=lr, warmup_ratio=0.0, max_grad_norm=0.0))
+    agem.setup(model, ctx)
+    agem.memory_ = _OneBatchMemory(g_ref)
+    agem.before_task(types.SimpleNamespace(index=1, tasks=[]))
+    before = model.w.detach().clone()
+    agem.train_step(g)
+    return model.w.detach() - before
+
+
+def test_agem_with_sgd_steps_by_exactly_minus_lr_times_the_projected_gradient():
+    g, g_ref = torch.tensor([-4.0, 1.0, 0.0]), torch.tensor([1.0, 0.0, 1.0])
+    # g·g_ref = -4 < 0, so g̃ = g - (-4 / 2) g_ref = (-2, 1, 2), and g̃·g_ref = 0
+    projected = torch.tensor([-2.0, 1.0, 2.0])
+    assert torch.dot(projected, g_ref) >= 0
+    assert AGEM.Config().optimizer == "sgd"  # the paper's
+    torch.testing.assert_close(_agem_step("sgd", 0.1, g, g_ref), -0.1 * projected)
+    # AdamW's first step is lr · sign(g̃) per coordinate: not the projected gradient's direction
+    adam = _agem_step("adamw", 0.001, g, g_ref)
+    assert not torch.allclose(adam / adam.norm(), -projected / projected.norm(), atol=1e-3)
+    # a gradient that agrees with the memory's is left alone
+    torch.testing.assert_close(_agem_step("sgd", 0.1, -g, g_ref), 0.1 * g)
+
+
+def test_agem_refuses_adamw_at_the_sgd_learning_rate():
+    with pytest.raises(UsageError, match="SGD rate"):
+        AGEM.Config(optimizer="adamw")
+    assert AGEM.Config(optimizer="adamw", lr=1e-4).optimizer == "adamw"
+
+
+@pytest.mark.parametrize("optimizer", ["sgd", "adamw"])
+def test_agem_steps_never_go_against_the_memory_gradient(make_small_config, monkeypatch, optimizer):
     dots = []
     original = AGEM.optimizer_step
 
@@ -229,7 +321,7 @@ def test_agem_steps_never_go_against_the_memory_gradient(make_small_config, monk
         original(self)
 
     monkeypatch.setattr(AGEM, "optimizer_step", check)
-    record = run(make_small_config(strategy="agem", strategy_config={"lr": "3e-3"}))
+    record = run(make_small_config(strategy="agem", strategy_config={"lr": "3e-3", "optimizer": optimizer}))
     assert len(dots) == record["phases"][1]["steps"] and min(dots) > -1e-5
 
 

@@ -272,3 +272,61 @@ def test_patches_need_the_task_id(make_config):
         with pytest.raises(UsageError, match="does not support the class-incremental scenario"):
             resolve(make_config(strategy=name, tasks=["syn_red", "syn_blue"], scenario="class-incremental"))
 
+
+
+# -- PALs' backbone: trained with the PALs in a multi-task phase, as in Stickland & Murray -------
+def pals_backbones(cfg, monkeypatch) -> tuple[dict, list[dict[str, torch.Tensor]]]:
+    """The run record and a copy of the backbone's tensors after each phase."""
+    cls, after = STRATEGIES.get("pals"), []
+    original = cls.after_task
+
+    def after_task(self, phase):
+        original(self, phase)
+        after.append({n: p.detach().clone() for n, p in self.model.backbone_parameters()})
+
+    monkeypatch.setattr(cls, "after_task", after_task)
+    return run(cfg), after
+
+
+def same(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) -> bool:
+    return all(torch.equal(a[n], b[n]) for n in a)
+
+
+SMALL_PALS = {"lr": "3e-3", "hidden_size": "8", "num_heads": "2"}
+
+
+@pytest.mark.parametrize("mode", ["multi-task", "never"])
+def test_pals_train_the_backbone_in_a_multi_task_phase_only(mode, make_small_config, tiny_model, monkeypatch):
+    from transformers import AutoModel
+
+    pretrained = {f"encoder.{n}": p for n, p in AutoModel.from_pretrained(tiny_model, add_pooling_layer=False).named_parameters()}
+    cfg = make_small_config(strategy="pals", tasks=["small_count", "small_red", "small_blue"], mtl_tasks=2,
+                            strategy_config={**SMALL_PALS, "train_backbone": mode})
+    record, backbones = pals_backbones(cfg, monkeypatch)
+    phases = record["phases"]
+    added = [p["head_params"] + p["patch_params"] for p in phases]
+    assert len(backbones) == 2 and same(backbones[0], backbones[1])  # a phase of one task: frozen
+    if mode == "never":
+        assert same(backbones[0], pretrained)
+        assert [p["trainable_params"] for p in phases] == added
+    else:  # the two-task phase trains every backbone tensor with both tasks' PALs and heads
+        assert not same(backbones[0], pretrained)
+        assert [p["trainable_params"] for p in phases] == [added[0] + record["run"]["backbone_params"], added[1]]
+    # the added parameters are PALs and heads either way: the backbone is not counted as new
+    assert [p["patch_params"] for p in phases] == [2 * closed_form("pals", _tiny_config(tiny_model), SMALL_PALS, True),
+                                                   closed_form("pals", _tiny_config(tiny_model), SMALL_PALS, True)]
+
+
+def test_pals_train_backbone_always_moves_it_in_every_phase(make_small_config, monkeypatch):
+    cfg = make_small_config(strategy="pals", strategy_config={**SMALL_PALS, "train_backbone": "always"})
+    record, backbones = pals_backbones(cfg, monkeypatch)
+    assert not same(backbones[0], backbones[1])
+    backbone = record["run"]["backbone_params"]
+    assert [p["trainable_params"] for p in record["phases"]] == [
+        p["head_params"] + p["patch_params"] + backbone for p in record["phases"]]
+
+
+def _tiny_config(tiny_model):
+    from transformers import AutoConfig
+
+    return AutoConfig.from_pretrained(tiny_model)

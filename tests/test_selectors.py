@@ -66,7 +66,8 @@ def test_random_is_uniform_over_examples_and_seeds():
 def test_herding_mean_is_closer_to_the_class_mean_than_random():
     x, y = blobs(n_per_class=200)
     ex = examples(y)
-    chosen = get_selector("herding").select(ex, 20, SelectionContext(embeddings=x))
+    # in the raw space the means below are measured in (normalize=True herds unit vectors)
+    chosen = get_selector("herding", normalize=False).select(ex, 20, SelectionContext(embeddings=x))
     assert np.bincount(y[chosen]).tolist() == [10, 10]
     for c in (0, 1):
         mean = x[y == c].mean(0)
@@ -81,6 +82,17 @@ def test_herding_order_follows_the_greedy_rule():
     x = np.array([[0.0], [10.0], [1.0], [-1.0], [4.0]])  # mean 2.8
     # first the point nearest the mean (4), then the one that brings the pair's mean nearest (1.0)
     assert herd(x, 3).tolist()[:2] == [4, 2]
+
+
+def test_herding_normalises_the_embeddings_as_icarl_does():
+    x = np.array([[0.0, 2.0], [5.0, 0.0], [1.0, 5.0]])  # one class
+    # raw: mean (2, 7/3); squared distances 4.1, 14.4, 8.1 -> row 0; then the pair means (2.5, 1)
+    # and (0.5, 3.5) are 2.0 and 3.6 away -> row 1
+    # unit rows (0, 1), (1, 0), (0.196, 0.981): mean (0.399, 0.660); distances 0.27, 0.80, 0.14 ->
+    # row 2; then the pair means (0.098, 0.990) and (0.598, 0.490) are 0.20 and 0.07 away -> row 1
+    ex, ctx = examples(np.zeros(3)), SelectionContext(embeddings=x)
+    assert get_selector("herding", normalize=False).select(ex, 3, ctx).tolist() == [0, 1, 2]
+    assert get_selector("herding").select(ex, 3, ctx).tolist() == [2, 1, 0]  # iCaRL's default
 
 
 def test_k_center_covers_better_than_random():
