@@ -119,18 +119,35 @@ def format_summary(record: dict) -> str:
     lines = [
         f"run {record['run_id']} [{record['status']}]  strategy={record['run']['strategy']} "
         f"stream={record['run']['stream']} model={record['run']['model']} seed={record['run']['seed']}",
-        "R (score x100; row = after phase, column = task):",
+    ]
+    # test scores when the run read test; a tuning trial has validation scores only
+    key, split = ("R", "test") if record.get("R") or not record.get("R_val") else ("R_val", "validation")
+    lines += [
+        f"R on {split} (score x100; row = after phase, column = task):",
         " " * (width + 2) + " ".join(f"{t[:width]:>{width}}" for t in tasks),
     ]
-    for phase, row in zip(record["phases"], record["R"]):
+    for phase, row in zip(record["phases"], record[key]):
         label = "+".join(phase["tasks"])[:width]
         lines.append(f"{label:>{width}}  " + " ".join(f"{_fmt(v):>{width}}" for v in row))
-    m = record.get("metrics", {})
+    refs = record.get("reference") or []
+    if refs:
+        lines.append(f"{'majority':>{width}}  " + " ".join(
+            f"{_fmt((r.get('majority') or {}).get(split)):>{width}}" for r in refs))
+        lines.append(f"{'single':>{width}}  " + " ".join(
+            f"{_fmt((r.get('single_task') or {}).get(split)):>{width}}" for r in refs))
+    m = record.get("metrics" if key == "R" else "metrics_val") or {}
     lines.append(
-        "final average {}  forgetting {}  BWT {}  learning acc {}  FWT {}".format(
-            *(_fmt(m.get(k)).strip() for k in ("final_average", "forgetting", "bwt", "learning_accuracy", "fwt"))
+        "final average {}  normalised {}  forgetting {} (first-last {})  BWT {}  learning acc {}  FWT {}".format(
+            *(_fmt(m.get(k)).strip() for k in ("final_average", "normalised_average", "forgetting",
+                                               "forgetting_first_last", "bwt", "learning_accuracy", "fwt"))
         )
     )
+    flagged = [t for t, r in zip(tasks, refs) if (r.get("learned") or {}).get(split) is False]
+    if flagged:
+        lines.append(f"not learned at these settings (single-task not 2 SE above majority): {', '.join(flagged)}")
+    elif refs and not any(r.get("single_task") for r in refs):
+        lines.append("single-task reference: none yet (run --strategy independent with the same flags "
+                     "into the same --output-dir for normalised scores)")
     if "added_final_average" in m:  # mtl-then-add
         lines.append("first-phase tasks: forgetting {}  final {};  added tasks: final {}  learning acc {}".format(
             *(_fmt(m.get(k)).strip() for k in ("first_forgetting", "first_final_average",

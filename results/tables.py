@@ -4,6 +4,8 @@
     python results/tables.py samplers results/runs/samplers        # joint, one row per sampler
     python results/tables.py mtl-add results/runs/mtl-add          # mtl-then-add comparison
     python results/tables.py text5 results/runs/text5              # class-incremental text5
+    python results/tables.py references results/runs/glue-small-protocol   # per-task reference points
+    python results/tables.py tuned results/runs/sst2-default results/runs/sst2-tuned  # default vs tuned
 
 `leaderboard` gives the aggregate columns every experiment shares; these tables add what one
 experiment is about (per-task scores, the share of the data a sampler used, forgetting of the
@@ -136,20 +138,76 @@ def text5(records: list[dict]) -> str:
                   "memory examples", "wall s"], rows)
 
 
-KINDS = {"glue-small": glue_small, "samplers": samplers, "mtl-add": mtl_add, "text5": text5}
+def references(records: list[dict]) -> str:
+    """Per task: its majority-class score, the single-task (`independent`) score over the seeds,
+    and whether single-task fine-tuning learns it (more than 2 SE above majority) in every seed."""
+    from benchmark.metrics import is_learned
+
+    singles = [r for r in records if r["run"]["strategy"] == "independent"]
+    rows = []
+    for j, task in enumerate(singles[0]["tasks"]):
+        row = [task]
+        for split, R, M in (("validation", "R_val", "R_val_metrics"), ("test", "R", "R_metrics")):
+            majority = singles[0]["reference"][j]["majority"][split]
+            scores = [r[R][-1][j] for r in singles]
+            ses = [r[M][-1][j]["score_se"] for r in singles]
+            learned = [is_learned(s, se, majority) for s, se in zip(scores, ses)]
+            gap = statistics.fmean(scores) - majority
+            row += [fmt([majority]), fmt(scores), f"{100 * gap:+.1f}", fmt(ses),
+                    "yes" if all(learned) else ("no" if not any(learned) else f"{sum(learned)}/{len(learned)} seeds")]
+        rows.append(row)
+    head = ["task"] + [f"{split} {c}" for split in ("val", "test")
+                       for c in ("majority", "single-task", "gap", "SE", "learned")]
+    return table(head, rows) + f"\n\n(single-task: independent, seeds {sorted(r['run']['seed'] for r in singles)})"
+
+
+def tuned(records: list[dict]) -> str:
+    """Default against tuned settings: one row per strategy, test scores over the seeds, with the
+    tuned settings and the validation score that chose them."""
+    groups: dict[str, dict[str, list[dict]]] = defaultdict(lambda: defaultdict(list))
+    for r in records:
+        groups[r["run"]["strategy"]]["tuned" if r["run"].get("tuned") else "default"].append(r)
+    rows = []
+    for name, by in sorted(groups.items()):
+        t = by.get("tuned") or []
+        info = t[0]["run"]["tuned"] if t else None
+        settings = ", ".join(f"{k}={float(v):.3g}" if _is_float(v) else f"{k}={v}"
+                             for k, v in (info["settings"] if info else {}).items())
+        study = info["study"] if info else {}
+        rows.append([name, fmt([r["R"][-1][0] for r in by.get("default", [])]),
+                     fmt([r["R"][-1][0] for r in t]), settings or "-",
+                     fmt([study.get("value")]) if study else "-", str(study.get("trials", "-"))])
+    return table(["strategy", "default (test)", "tuned (test)", "tuned settings", "validation of the choice",
+                  "trials"], rows)
+
+
+def _is_float(v) -> bool:
+    try:
+        float(v)
+        return "." in str(v) or "e" in str(v)
+    except (TypeError, ValueError):
+        return False
+
+
+KINDS = {"glue-small": glue_small, "samplers": samplers, "mtl-add": mtl_add, "text5": text5,
+         "references": references, "tuned": tuned}
 
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("kind", choices=sorted(KINDS))
-    p.add_argument("folder", help="folder of run JSONs")
+    p.add_argument("folders", nargs="+", help="folders of run JSONs")
     args = p.parse_args(argv)
-    loaded = load_runs(args.folder, warn=lambda m: print(f"warning: {m}", file=sys.stderr))
-    if not loaded.runs:
-        print(f"error: no complete runs in {args.folder}", file=sys.stderr)
+    records, summaries = [], []
+    for folder in args.folders:
+        loaded = load_runs(folder, warn=lambda m: print(f"warning: {m}", file=sys.stderr))
+        records += [record for _, record in loaded.runs]
+        summaries.append(f"{folder}: {loaded.summary()}")
+    if not records:
+        print(f"error: no complete runs in {', '.join(args.folders)}", file=sys.stderr)
         return 2
-    print(KINDS[args.kind]([record for _, record in loaded.runs]))
-    print(f"\n({loaded.summary()})")
+    print(KINDS[args.kind](records))
+    print(f"\n({'; '.join(summaries)})")
     return 0
 
 
