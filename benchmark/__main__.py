@@ -58,7 +58,10 @@ def add_run_arguments(p: argparse.ArgumentParser) -> None:
     add_import_argument(p)
     g = p.add_argument_group("what to run")
     g.add_argument("--strategy", default="finetune", help="strategy name (see `list`); default finetune")
-    g.add_argument("--stream", default="glue-small", help="named stream, or a stream file (.toml/.yaml, see docs/data.md); default glue-small")
+    from benchmark.tasks import DEFAULT_STREAM
+
+    g.add_argument("--stream", default=DEFAULT_STREAM,
+                   help=f"named stream, or a stream file (.toml/.yaml, see docs/data.md); default {DEFAULT_STREAM}")
     g.add_argument("--tasks", type=_int_list, default=None, metavar="A,B,C",
                    help="explicit tasks in order (overrides the stream's list), e.g. sst2,rte,mrpc")
     g.add_argument("--order", default="default",

@@ -146,6 +146,7 @@ class TaskData:
     test: Examples | None  # None when the run never reads test (tuning)
     available_train: int  # labelled rows of the training split, before validation and the cap
     validation: Examples | None = None  # held out from the training split; None when --val-size 0
+    source: str = ""  # "hub", "data-dir:<mirror>", "embedded" or "files" (no machine paths)
 
     def split(self, name: str) -> Examples:
         """The examples of split `name` ("train", "validation" or "test")."""
@@ -269,24 +270,33 @@ def prepare_task(
     never read. `warn(message)`, when given, hears of test examples whose text also occurs in the
     train sample.
     """
-    splits = load_splits(spec, data_dir, load_test=load_test)
+    from benchmark import snapshot
+
+    snap = snapshot.find(spec) if data_dir is None else None
+    splits = snap.load_splits(load_test) if snap else load_splits(spec, data_dir, load_test=load_test)
     out, texts = {}, {}
-    ds = splits["train"]
-    labels = _labels(ds, spec, "train")
-    usable = np.flatnonzero(np.isfinite(labels))
-    if len(usable) == 0:
+
+    def rows(split: str):
+        """(dataset, labels, n usable rows, usable position -> row of the dataset)."""
+        ds = splits[split]
+        labels = _labels(ds, spec, split)
+        if snap:  # the snapshot holds some usable rows of the full split, tagged by position
+            return ds, labels, snap.usable_rows(split), snap.locator(ds, split)
+        usable = np.flatnonzero(np.isfinite(labels))
+        return ds, labels, len(usable), usable.__getitem__
+
+    ds, labels, n_train, locate = rows("train")
+    if n_train == 0:
         raise UsageError(f"task {spec.name!r} has no labelled examples in its train split "
                          f"({spec.train_split!r}); use a split with labels")
-    train_pos, val_pos = split_train(len(usable), max_train, val_size, seed, spec.name)
-    parts = {"train": (ds, usable[train_pos], labels), "validation": (ds, usable[val_pos], labels)}
+    train_pos, val_pos = split_train(n_train, max_train, val_size, seed, spec.name)
+    parts = {"train": (ds, locate(train_pos), labels), "validation": (ds, locate(val_pos), labels)}
     if load_test:
-        test_ds = splits["test"]
-        test_labels = _labels(test_ds, spec, "test")
-        test_usable = np.flatnonzero(np.isfinite(test_labels))
-        if len(test_usable) == 0:
+        test_ds, test_labels, n_test, test_locate = rows("test")
+        if n_test == 0:
             raise UsageError(f"task {spec.name!r} has no labelled examples in its test split "
                              f"({spec.test_split!r}); use a split with labels")
-        parts["test"] = (test_ds, test_usable[_sample(len(test_usable), max_eval, EVAL_SAMPLE_SEED, spec.name)],
+        parts["test"] = (test_ds, test_locate(_sample(n_test, max_eval, EVAL_SAMPLE_SEED, spec.name)),
                          test_labels)
     for split, (source, chosen, split_labels) in parts.items():
         if len(chosen) == 0:
@@ -302,7 +312,9 @@ def prepare_task(
         if overlap:
             warn(f"warning: task {spec.name!r}: {overlap} of {len(texts['test'])} test examples also "
                  "occur in its train sample")
-    return TaskData(spec, index, out["train"], out.get("test"), len(usable), out["validation"])
+    source = ("embedded" if snap else "files" if spec.data_files is not None
+              else f"data-dir:{spec.mirror}" if data_dir is not None and spec.mirror else "hub")
+    return TaskData(spec, index, out["train"], out.get("test"), n_train, out["validation"], source)
 
 
 @dataclass

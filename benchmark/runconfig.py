@@ -15,7 +15,7 @@ from benchmark.config import build_config
 from benchmark.errors import UsageError
 from benchmark.samplers import PROPORTIONAL, SAMPLERS, TaskSampler
 from benchmark.streamfile import is_stream_file, load_stream_file
-from benchmark.tasks import SCENARIOS, STREAMS, resolve_tasks
+from benchmark.tasks import DEFAULT_STREAM, SCENARIOS, STREAMS, resolve_tasks
 from strategies.base import STRATEGIES, BaseStrategy
 
 
@@ -25,7 +25,7 @@ class RunConfig:
 
     strategy: str = "finetune"
     strategy_config: dict[str, Any] = field(default_factory=dict)  # --set key=value, --lr
-    stream: str = "glue-small"
+    stream: str = DEFAULT_STREAM
     tasks: list[str] | None = None  # explicit order; overrides the stream's
     order: str = "default"  # "default", "random" (seeded) or a named order of the stream
     order_seed: int | None = None  # seed of a random order; None: the run seed

@@ -205,14 +205,12 @@ class Runner:
         return {"file": Path(self.cfg.tuned).name, "settings": settings, "study": study}
 
     def _data_source(self) -> str:
-        """Where the data came from, without machine paths: "hub", "data-dir:<mirror>", "files"."""
-        data_dir = data_mod.resolve_data_dir(self.cfg.data_dir)
+        """Where the data came from, without machine paths: "hub", "data-dir:<mirror>",
+        "embedded" (the package's snapshot) or "files"."""
         sources = []
         for t in self.tasks:
-            s = ("files" if t.spec.data_files is not None
-                 else f"data-dir:{t.spec.mirror}" if data_dir is not None and t.spec.mirror else "hub")
-            if s not in sources:
-                sources.append(s)
+            if t.source not in sources:
+                sources.append(t.source)
         return ",".join(sources)
 
     # -- the loop ------------------------------------------------------------------------------

@@ -189,6 +189,11 @@ for _stream in [
     STREAMS.add(_stream.name, _stream)
 
 
+# The stream `run` uses when none is named; its capped data ships inside the package
+# (benchmark/snapshot.py), so it runs on a fresh machine with no network and no data folder.
+DEFAULT_STREAM = "glue-small"
+
+
 def resolve_tasks(names: list[str] | tuple[str, ...]) -> list[TaskSpec]:
     """TaskSpecs for task names, with a clear error for unknown or repeated names."""
     if not names:

@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# The measurement that chooses the default stream: single-task fine-tuning (`independent`) of
+# MiniLM on each candidate task alone, at the default caps (1,000 train, 500 validation held out
+# from train, 500 test), one epoch, seeds 0-2. A task qualifies when its single-task validation
+# score sits at least 10 points above its majority-class score in every seed
+# (`python results/tables.py references results/runs/candidates`). glue-small's four tasks are
+# measured by results/scripts/glue-small-references.sh. Resumable: rerun to continue.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+for task in agnews qnli dbpedia yelp yahoo imdb mnli qqp cola amazon; do
+  python -m benchmark sweep --strategies independent --tasks "$task" --seeds 0,1,2 \
+    --max-train 1000 --max-eval 500 --quiet --output-dir results/runs/candidates
+done
