@@ -402,6 +402,10 @@ def plot_stream_by_task(df: pd.DataFrame, records: dict[str, dict], path: Path, 
 
 def plot_forgetting(df: pd.DataFrame, path: Path, title: str, styles: dict,
                     interval: str = "ci95") -> Path:
+    return _save(forgetting_figure(df, title, styles, interval), path)
+
+
+def forgetting_figure(df: pd.DataFrame, title: str, styles: dict, interval: str = "ci95") -> Figure:
     """Forgetting per strategy config, horizontal bars (best at the top) with interval error bars;
     each value is written in a column right of the axes, where it cannot read as a bar's bound."""
     stats = []
@@ -435,7 +439,7 @@ def plot_forgetting(df: pd.DataFrame, path: Path, title: str, styles: dict,
     fig.supxlabel(f"bars: {_interval_caption([s[3] for s in stats], interval)}\n"
                   f"numbers right of the axes: {column}", fontsize=7, color="0.35", x=0.01, ha="left")
     fig.get_layout_engine().set(w_pad=0.1)
-    return _save(fig, path)
+    return fig
 
 
 def pareto_front(x: Sequence[float], y: Sequence[float]) -> list[int]:
@@ -503,10 +507,10 @@ def _place_labels(fig: Figure, ax, points: list[tuple[float, float, str, tuple]]
             taken.append(cand)
 
 
-def plot_pareto(df: pd.DataFrame, path: Path, title: str, styles: dict, interval: str = "ci95",
-                metric: str = "final_average") -> Path | None:
-    """The score against what each strategy keeps per task (log x), every point labelled, the
-    Pareto front of the continual learners marked, joint and independent as reference lines."""
+def pareto_points(df: pd.DataFrame, metric: str = "final_average", interval: str = "ci95"
+                  ) -> tuple[list[tuple], list[tuple]]:
+    """(config, kept per task, score x100, interval half-width, runs) of the continual learners
+    and of the references (joint, independent), means over each config's runs."""
     pts, refs = [], []
     for config, g in df.groupby("config", sort=False):
         y = g[metric] * 100
@@ -514,7 +518,20 @@ def plot_pareto(df: pd.DataFrame, path: Path, title: str, styles: dict, interval
             continue
         entry = (config, g["kept_per_task"].mean(), y.mean(), interval_half_width(list(y), interval), len(g))
         (refs if g["strategy"].iloc[0] in REFERENCES else pts).append(entry)
-    pts = [p for p in pts if np.isfinite(p[1]) and np.isfinite(p[2])]
+    return [p for p in pts if np.isfinite(p[1]) and np.isfinite(p[2])], refs
+
+
+def plot_pareto(df: pd.DataFrame, path: Path, title: str, styles: dict, interval: str = "ci95",
+                metric: str = "final_average") -> Path | None:
+    fig = pareto_figure(df, title, styles, interval, metric)
+    return None if fig is None else _save(fig, path)
+
+
+def pareto_figure(df: pd.DataFrame, title: str, styles: dict, interval: str = "ci95",
+                  metric: str = "final_average") -> Figure | None:
+    """The score against what each strategy keeps per task (log x), every point labelled, the
+    Pareto front of the continual learners marked, joint and independent as reference lines."""
+    pts, refs = pareto_points(df, metric, interval)
     if not pts and not refs:
         return None
     fig = _new_figure(7.6, 5.0)
@@ -563,9 +580,10 @@ def plot_pareto(df: pd.DataFrame, path: Path, title: str, styles: dict, interval
     ns = [p[4] for p in pts] + [r[4] for r in refs]
     notes = [f"points: {_interval_caption(ns, interval)}",
              "ringed, dashed: the Pareto front (nothing keeps less with a higher score)"]
+    what = {"joint": "joint trains on all tasks at once", "independent": "independent, a model per task"}
+    present = [what[k] for k in REFERENCES if (df["strategy"] == k).any()]
     if refs:
-        notes.append("dotted lines: references, not continual (joint trains on all tasks at once; "
-                     "independent, a model per task)")
+        notes.append(f"dotted lines: references, not continual ({'; '.join(present)})")
     fig.supxlabel("\n".join(notes), fontsize=7, color="0.35", x=0.01, ha="left")
     same_n = len(set(ns)) == 1
     darker = {c: tuple(0.7 * v for v in styles[c][0]) for c in df["config"]}  # light colours read badly as text
@@ -579,7 +597,7 @@ def plot_pareto(df: pd.DataFrame, path: Path, title: str, styles: dict, interval
         ax.annotate(config if same_n else f"{config} (n={n})", (0.01, y),
                     xycoords=("axes fraction", "data"), xytext=(0, 2), textcoords="offset points",
                     fontsize=7, color=styles[config][0], va="bottom")
-    return _save(fig, path)
+    return fig
 
 
 def _value(v: object) -> str:
