@@ -20,8 +20,8 @@ Start with:
   python -m benchmark run --strategy finetune                glue-small with MiniLM on a CPU
   python -m benchmark show runs/<run>.json                   the R matrix and metrics of a run
   python -m benchmark sweep --strategies finetune,joint --seeds 0,1,2   a grid of runs
-  python -m benchmark leaderboard runs                       leaderboard.csv and a table
-  python -m benchmark plot runs                              figures in runs/figures/
+  python -m benchmark leaderboard runs                       a table, and ./leaderboard.csv
+  python -m benchmark plot runs                              figures in ./figures/
 
 Offline: set CMTBENCH_DATA_DIR (or --data-dir) to a folder of Hub-shaped dataset mirrors.
 """
@@ -296,14 +296,30 @@ def build_parser() -> argparse.ArgumentParser:
     p = _results_parser(sub, "leaderboard", "aggregate run JSONs into leaderboard.csv and a table",
                         "Group complete runs by stream, scenario, task set, model, protocol and "
                         "strategy config; mean and std over seeds and orders.")
-    p.add_argument("--output", default=None, metavar="CSV", help="where the CSV goes; default RESULTS/leaderboard.csv")
+    p.add_argument("--output", default=None, metavar="CSV",
+                   help="where the CSV goes; default ./leaderboard.csv in the current directory "
+                        "(refused when that is inside RESULTS: nothing is written there unasked)")
     p.add_argument("--format", default="table", choices=["table", "markdown"],
                    help="how the table is printed: plain text, or markdown for docs")
     p.set_defaults(func=cmd_leaderboard)
-    p = _results_parser(sub, "plot", "comparison figures (PNG) from run JSONs",
+    p = _results_parser(sub, "plot", "comparison figures (PNG, PDF or SVG) from run JSONs",
                         "R heatmaps, each task's score along the stream, forgetting, and final "
-                        "average vs parameters added, per stream and model.")
-    p.add_argument("--out", default=None, metavar="DIR", help="where the PNGs go; default RESULTS/figures")
+                        "average vs what a strategy keeps per task, per stream and model.")
+    p.add_argument("--out", default=None, metavar="DIR",
+                   help="where the figures go; default ./figures in the current directory "
+                        "(refused when that is inside RESULTS: nothing is written there unasked)")
+    p.add_argument("--format", default="png", choices=["png", "pdf", "svg"],
+                   help="file format of the figures; default png")
+    p.add_argument("--strategies", default=None, metavar="A,B",
+                   help="draw only these strategies (names, or labels such as "
+                        "'coreset-replay (selector=herding)'); default all")
+    p.add_argument("--metric", default="final_average", choices=["final_average", "normalised_average"],
+                   help="the score of the Pareto plot; normalised_average needs records with "
+                        "single-task references; default final_average")
+    p.add_argument("--layout", default="strategies", choices=["strategies", "tasks"],
+                   help="the along-the-stream figure: one panel per strategy (each task a line; "
+                        "default) or one panel per task (each strategy a line: pick a few with "
+                        "--strategies)")
     p.add_argument("--per-run", action="store_true", help="also draw the R heatmap of every run")
     p.add_argument("--interval", default="ci95", choices=["ci95", "se"],
                    help="error bars and bands: Student-t 95%% confidence interval of the mean "

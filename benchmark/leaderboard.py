@@ -1,8 +1,10 @@
 """The leaderboard: every complete run under a folder, grouped by what was compared, with the mean
 and standard deviation over seeds and task orders of each metric and cost.
 
-    python -m benchmark leaderboard results/runs            # writes results/runs/leaderboard.csv
-    python -m benchmark leaderboard results/runs --format markdown --output results/leaderboard.csv
+    python -m benchmark leaderboard results/runs/glue-small   # table; CSV in ./leaderboard.csv
+    python -m benchmark leaderboard results/runs/glue-small --output results/leaderboard.csv
+
+Nothing is written into the folder read unless --output names a file there.
 
 A group is one (stream, scenario, task set, model, training protocol, strategy, strategy config):
 runs that differ only in seed or task order are aggregated, anything else stays apart, so runs of
@@ -38,8 +40,12 @@ SETTING_DEFAULTS = {"scenario": "task-incremental", "sampler": "proportional", "
                     "max_train_by_task": "{}", "max_eval_by_task": "{}", "val_size": 0, "steps": None}
 METRICS = ["final_average", "normalised_average", "accuracy_average", "forgetting",
            "forgetting_first_last", "bwt", "learning_accuracy", "fwt"]
-COSTS = ["params_added", "params_added_per_task", "params_added_pct", "params_added_per_task_pct",
-         "state_floats", "memory_examples", "wall_time_s"]
+# Every cost says whether it is over the whole stream (`_total`: summed over the tasks, or what is
+# kept after the last one) or per task (`_per_task`: the total over the number of tasks).
+COSTS = ["params_added_total", "params_added_per_task", "params_added_total_pct",
+         "params_added_per_task_pct", "state_floats_total", "state_floats_per_task",
+         "memory_examples_total", "memory_tokens_total", "memory_tokens_per_task", "kept_per_task",
+         "cpu_time_total_s", "wall_time_total_s"]
 VALUES = METRICS + COSTS
 
 
@@ -140,8 +146,11 @@ def run_row(record: dict) -> dict:
     """One complete run as a flat row: its setting, strategy, seed, order, metrics and costs."""
     run, cost, m = record["run"], record["cost"], record["metrics"]
     backbone = cost.get("backbone_params") or run.get("backbone_params")
-    num_tasks = len(record["tasks"])
+    num_tasks = max(1, len(record["tasks"]))
     added = cost["params_added"]
+    per_task = cost.get("params_added_per_task", added / num_tasks)
+    state = cost.get("state_floats")
+    tokens, estimated = memory_tokens(record)
 
     def pct(v: float | None) -> float | None:
         return None if v is None or not backbone else 100.0 * v / backbone
@@ -168,16 +177,45 @@ def run_row(record: dict) -> dict:
         "run_id": record["run_id"],
         **{k: m.get(k) for k in METRICS},
         "not_learned": ",".join(_not_learned(record)),
-        "params_added": added,
-        "params_added_per_task": cost.get("params_added_per_task", added / max(1, num_tasks)),
-        "params_added_pct": pct(added),
-        "params_added_per_task_pct": pct(cost.get("params_added_per_task", added / max(1, num_tasks))),
+        "params_added_total": added,
+        "params_added_per_task": per_task,
+        "params_added_total_pct": pct(added),
+        "params_added_per_task_pct": pct(per_task),
+        "state_floats_total": state,
+        "state_floats_per_task": None if state is None else state / num_tasks,
+        "memory_examples_total": cost.get("memory_examples"),
+        "memory_tokens_total": tokens,
+        "memory_tokens_per_task": None if tokens is None else tokens / num_tasks,
+        "kept_per_task": kept_per_task(per_task, state, tokens, num_tasks),
+        "cpu_time_total_s": cost.get("cpu_time_s"),
+        "wall_time_total_s": cost.get("wall_time_s"),
+        "memory_tokens_estimated": estimated,
         "backbone_params": backbone,
-        "state_floats": cost.get("state_floats"),
-        "memory_examples": cost.get("memory_examples"),
-        "wall_time_s": cost.get("wall_time_s"),
         **extra,
     }
+
+
+def memory_tokens(record: dict) -> tuple[float | None, bool]:
+    """Replay memory after the last task, counted as the token ids it stores, and whether that is
+    an estimate: records without `memory_tokens` count examples x the mean length of the examples
+    the run trained on."""
+    cost = record["cost"]
+    if cost.get("memory_tokens") is not None:
+        return float(cost["memory_tokens"]), False
+    examples = cost.get("memory_examples")
+    if not examples:
+        return (None, False) if examples is None else (0.0, False)
+    seen = sum(p.get("examples_seen") or 0 for p in record["phases"])
+    tokens = sum(p.get("tokens_seen") or 0 for p in record["phases"])
+    return (examples * tokens / seen, True) if seen and tokens else (None, False)
+
+
+def kept_per_task(params_added_per_task: float, state_floats: float | None,
+                  memory_tokens: float | None, num_tasks: int) -> float:
+    """Numbers a strategy keeps per task: the parameters it adds per task, plus what it keeps
+    between tasks after the last one (state floats, replay memory as token ids) over the tasks."""
+    kept = (state_floats or 0) + (memory_tokens or 0)
+    return params_added_per_task + kept / max(1, num_tasks)
 
 
 def _not_learned(record: dict) -> list[str]:
@@ -214,7 +252,8 @@ def runs_frame(runs: list[tuple[Path, dict]]) -> pd.DataFrame:
 
 
 def run_row_columns() -> list[str]:
-    return [*GROUP_KEYS, "seed", "order", "task_order", "run_id", *VALUES, "not_learned", "backbone_params"]
+    return [*GROUP_KEYS, "seed", "order", "task_order", "run_id", *VALUES, "not_learned",
+            "memory_tokens_estimated", "backbone_params"]
 
 
 def setting_keys(df: pd.DataFrame) -> list[str]:
@@ -237,6 +276,7 @@ def aggregate(df: pd.DataFrame) -> pd.DataFrame:
         n_orders=("task_order", "nunique"),
         seeds=("seed", lambda s: ",".join(map(str, sorted(set(s))))),
         backbone_params=("backbone_params", "first"),
+        memory_tokens_estimated=("memory_tokens_estimated", "any"),
         # tasks whose single-task reference is not above the majority score in some run
         not_learned=("not_learned", lambda s: ",".join(sorted({t for v in s for t in str(v).split(",") if t}))),
     )
@@ -246,7 +286,7 @@ def aggregate(df: pd.DataFrame) -> pd.DataFrame:
         na_position="last", kind="stable",
     )
     front = [*settings, "strategy", "config", "strategy_config", "n_runs", "n_seeds", "n_orders",
-             "seeds", "backbone_params", "not_learned"]
+             "seeds", "backbone_params", "not_learned", "memory_tokens_estimated"]
     return board[front + [f"{v}_{s}" for v in VALUES for s in ("mean", "std")]].reset_index(drop=True)
 
 
@@ -301,15 +341,29 @@ def display_frame(board: pd.DataFrame) -> pd.DataFrame:
         "BWT": [_pm(m, s) for m, s in zip(board["bwt_mean"], board["bwt_std"])],
         "learning acc": [_pm(m, s) for m, s in zip(board["learning_accuracy_mean"],
                                                     board["learning_accuracy_std"])],
-        "params added": board["params_added_mean"].map(_count),
-        "per task": board["params_added_per_task_mean"].map(_count),
+        "params added total": board["params_added_total_mean"].map(_count),
+        "params added per task": board["params_added_per_task_mean"].map(_count),
         "% backbone per task": board["params_added_per_task_pct_mean"].map(
-            lambda v: "-" if pd.isna(v) else f"{v:.2f}"),
-        "state floats": board["state_floats_mean"].map(_count),
-        "memory": board["memory_examples_mean"].map(_count),
-        "time (s)": board["wall_time_s_mean"].map(lambda v: "-" if pd.isna(v) else f"{v:.0f}"),
+            lambda v: "-" if pd.isna(v) else f"{v:.2g}"),  # 674 of 22.6M is 0.003, not 0.00
+        "state floats total": board["state_floats_total_mean"].map(_count),
+        "memory examples total": board["memory_examples_total_mean"].map(_count),
+        "kept per task": board["kept_per_task_mean"].map(_count),
+        **_time_column(board),
         "not learned": board["not_learned"].map(lambda v: v or "-"),
     })
+
+
+def _time_column(board: pd.DataFrame) -> dict[str, pd.Series]:
+    """Seconds over the stream: the process's CPU time where the records have it; wall time
+    otherwise, marked, since it depends on what else the machine was running."""
+    cpu, wall = board["cpu_time_total_s_mean"], board["wall_time_total_s_mean"]
+    if cpu.notna().all():
+        return {"CPU s per stream": cpu.map(lambda v: f"{v:.0f}")}
+    if cpu.isna().all():
+        return {"wall s per stream (load-dependent)": wall.map(lambda v: "-" if pd.isna(v) else f"{v:.0f}")}
+    return {"time s per stream": [f"{c:.0f} CPU" if pd.notna(c) else
+                                  ("-" if pd.isna(w) else f"{w:.0f} wall (load-dependent)")
+                                  for c, w in zip(cpu, wall)]}
 
 
 def to_markdown(df: pd.DataFrame, left: tuple[str, ...] = ("stream", "model", "strategy")) -> str:
@@ -327,8 +381,8 @@ def cmd_leaderboard(args: argparse.Namespace) -> int:
     def warn(message: str) -> None:
         print(f"warning: {message}", file=sys.stderr)
 
+    output = output_outside(args.results, args.output, "leaderboard.csv", "--output")
     board, loaded = leaderboard(args.results, warn)
-    output = Path(args.output) if args.output else Path(args.results) / "leaderboard.csv"
     output.parent.mkdir(parents=True, exist_ok=True)
     board.to_csv(output, index=False, float_format="%.10g")
     shown = display_frame(board)
@@ -340,3 +394,17 @@ def cmd_leaderboard(args: argparse.Namespace) -> int:
           f"seeds and orders; written to {output}", file=sys.stderr)
     return 0
 
+
+
+def output_outside(results: str | Path, given: str | Path | None, default: str, flag: str) -> Path:
+    """Where a command that reads `results` writes: `given` when the flag was passed (anywhere,
+    inside `results` too: that was asked for), else `default` in the current directory, refused
+    when that lies inside `results`, so a command never writes into the folder it reads unasked."""
+    if given is not None:
+        return Path(given)
+    out = Path(default)
+    inside = Path.cwd().resolve() / default
+    if inside.is_relative_to(Path(results).resolve()):
+        raise UsageError(f"the default output ./{default} is inside the results folder {results}; "
+                         f"pass {flag} to write there or run from elsewhere")
+    return out

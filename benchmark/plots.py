@@ -1,21 +1,27 @@
-"""Comparison figures from a folder of run JSONs: PNGs drawn with matplotlib's Agg canvas (no
-pyplot, so importing this module changes no global matplotlib state).
+"""Comparison figures from a folder of run JSONs, drawn with matplotlib's Agg canvas (no pyplot,
+so importing this module changes no global matplotlib state), as PNG, PDF or SVG.
 
-    python -m benchmark plot results/runs                  # figures in results/runs/figures/
+    python -m benchmark plot results/runs/glue-small --out results/figures   # PNGs
+    python -m benchmark plot results/runs/glue-small --format pdf --strategies finetune,ewc,replay
 
+The default output folder is ./figures (never inside the folder read, unless --out says so).
 One set of figures per setting (stream, scenario, task set, model and training protocol, as the
 leaderboard groups runs), one colour per strategy config across all of them:
 
-    heatmap_<setting>.png     R of each strategy: mean over the seeds of the setting's reference
-                              task order, every cell annotated (score x100)
-    stream_<setting>.png      each task's score after each step of the stream, one line per
-                              strategy (mean over seeds of the reference order, 95% CI band)
-    forgetting_<setting>.png  forgetting per strategy, mean over seeds and orders, 95% CI bars
-    pareto_<setting>.png      final average score against parameters added per task (log x),
-                              the Pareto front marked, 95% CI bars
+    heatmap_<setting>     R of each strategy: mean over the seeds of the setting's reference task
+                          order, every cell annotated (score x100)
+    stream_<setting>      each task's score after each step of the stream: one panel per
+                          strategy, shared axes, a line per task and the average over tasks seen
+                          with its interval band (`--layout tasks`: a panel per task instead)
+    forgetting_<setting>  forgetting per strategy, mean over seeds and orders, interval bars, the
+                          values in a column beside the bars
+    pareto_<setting>      final (or normalised) average score against what a strategy keeps per
+                          task: parameters added per task + (state floats + replay memory as
+                          token ids) / tasks, log x; joint and independent as reference lines
 
-`--per-run` adds heatmap_run_<run id>.png for every run. Confidence intervals are Student-t 95%
-intervals of the mean over runs (seeds x orders); a group of one run has none.
+`--per-run` adds heatmap_run_<run id> for every run. Intervals are Student-t 95% intervals of the
+mean over runs (seeds x orders), or ±1 standard error (`--interval se`); a group of one run has
+none, and the captions say so.
 """
 
 from __future__ import annotations
@@ -39,6 +45,7 @@ from benchmark.leaderboard import (
     SETTING_DEFAULTS,
     SETTING_KEYS,
     load_runs,
+    output_outside,
     runs_frame,
     setting_keys,
 )
@@ -47,6 +54,12 @@ from benchmark.metrics import average_curve
 MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*", "<", ">")
 INTERVALS = {"ci95": "95% CI over {over}, Student t", "se": "±1 standard error over {over}"}
 OVER_RUNS = "runs (seeds x orders)"
+FORMATS = ("png", "pdf", "svg")
+# Not continual learners but reference points: joint trains on every task at once (it keeps all
+# the data), independent trains a model per task. They are drawn as lines, off the Pareto front.
+REFERENCES = ("joint", "independent")
+METRIC_LABELS = {"final_average": "final average score x100",
+                 "normalised_average": "normalised average x100\n(0: majority class, 100: single-task)"}
 
 
 def _half_width(sd: np.ndarray, n: np.ndarray, interval: str) -> np.ndarray:
@@ -89,9 +102,22 @@ def _new_figure(width: float, height: float) -> Figure:
 
 
 def _save(fig: Figure, path: Path) -> Path:
+    """Write in the format the suffix names, without a creation date, so the same runs give the
+    same bytes."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=130)
+    fmt = path.suffix.lstrip(".")
+    metadata = {"pdf": {"CreationDate": None}, "svg": {"Date": None}}.get(fmt, {})
+    fig.savefig(path, dpi=130, format=fmt, metadata=metadata)
     return path
+
+
+def _interval_caption(ns: Sequence[int], interval: str, what: str = "error bars") -> str:
+    """What the marks mean: a mean over n runs with an interval, or one run without one."""
+    if max(ns, default=1) <= 1:
+        return "one run per strategy: no interval"
+    over = f"{ns[0]} runs each" if len(set(ns)) == 1 else "n runs"
+    caption = f"mean over {over}; {what}: {INTERVALS[interval].format(over=OVER_RUNS)}"
+    return caption + ("; n = 1: one run, no interval" if min(ns) <= 1 else "")
 
 
 def _slug(text: str) -> str:
@@ -218,10 +244,95 @@ def plot_run_heatmap(record: dict, path: Path) -> Path:
     return _save(fig, path)
 
 
-def plot_along_stream(df: pd.DataFrame, records: dict[str, dict], path: Path, title: str,
-                      styles: dict, interval: str = "ci95") -> Path | None:
+def _stream_curves(recs: list[dict], T: int) -> np.ndarray:
+    """Scores x100 per run, panel (each task, then the average over tasks seen) and x, where x of
+    a phase is how many tasks have been trained after it (joint training: all of them)."""
+    curves = np.full((len(recs), T + 1, T), np.nan)
+    for k, rec in enumerate(recs):
+        learned = rec["learned_in_phase"]
+        R = _R(rec)
+        avg = average_curve(rec["R"], learned)
+        for p in range(len(R)):
+            x = sum(1 for lj in learned if lj <= p) - 1
+            curves[k, :T, x] = R[p]
+            curves[k, T, x] = np.nan if avg[p] is None else avg[p]
+    return curves * 100
+
+
+def plot_stream_by_strategy(df: pd.DataFrame, records: dict[str, dict], path: Path, title: str,
+                            interval: str = "ci95") -> Path | None:
+    """Small multiples: a panel per strategy, shared axes; in each, every task's score after each
+    step of the reference order (thin lines, a colour per task, means over seeds) and the average
+    over the tasks seen so far (thick, with its interval band)."""
+    from matplotlib import colormaps
+
+    ref = _reference_order(df)
+    sub = df[df["task_order"] == ref]
+    tasks = ref.split(",")
+    T = len(tasks)
+    groups = [(c, g) for c, g in sub.groupby("config", sort=False)]
+    if not groups:
+        return None
+    task_colours = [colormaps["tab10"](j % 10) for j in range(T)]
+    ncols = min(5, len(groups))
+    nrows = -(-len(groups) // ncols)
+    fig = _new_figure(2.75 * ncols + 0.4, 2.15 * nrows + 1.3)
+    axes = fig.subplots(nrows, ncols, squeeze=False, sharex=True, sharey=True)
+    x_all = np.arange(1, T + 1)
+    drawn, ns = [], []
+    for ax, (config, runs) in zip(axes.flat, groups):
+        curves = _stream_curves([records[p] for p in runs["path"]], T)
+        mean, half = _mean_interval(curves, interval)
+        ns.append(len(runs))
+        for j in range(T):
+            ok = np.isfinite(mean[j])
+            ax.plot(x_all[ok], mean[j][ok], color=task_colours[j], marker="o", ms=2.5, lw=1.1)
+            drawn += list(mean[j][ok])
+        ok = np.isfinite(mean[T])
+        band = ok & np.isfinite(half[T])
+        if band.sum() > 1:
+            ax.fill_between(x_all[band], (mean[T] - half[T])[band], (mean[T] + half[T])[band],
+                            color="0.2", alpha=0.15, lw=0)
+        elif band.any():  # joint training: one point, an error bar
+            ax.errorbar(x_all[band], mean[T][band], yerr=half[T][band], color="0.1", capsize=3, lw=1)
+        ax.plot(x_all[ok], mean[T][ok], color="0.1", marker="s", ms=3.5, lw=2.2)
+        drawn += list(mean[T][ok])
+        ax.set_title(f"{config} (n={len(runs)})", fontsize=7.5)
+        ax.grid(alpha=0.3)
+        ax.tick_params(labelsize=7)
+    for ax in list(axes.flat)[len(groups):]:
+        ax.set_visible(False)
+    for ax in axes[-1]:
+        ax.set_xticks(x_all, [f"{i}: {t}" for i, t in enumerate(tasks, 1)], rotation=35, ha="right")
+        ax.xaxis.set_tick_params(labelbottom=True)
+    for k, ax in enumerate(axes.flat):  # the last row may be short: label the panels above it
+        if ax.get_visible() and k + ncols >= len(groups):
+            ax.xaxis.set_tick_params(labelbottom=True)
+            ax.set_xticks(x_all, [f"{i}: {t}" for i, t in enumerate(tasks, 1)], rotation=35, ha="right")
+    if drawn:
+        lo, hi = min(drawn), max(drawn)
+        pad = max(3.0, 0.06 * (hi - lo))
+        axes[0, 0].set_ylim(lo - pad, hi + pad)
+    axes[0, 0].set_xlim(0.7, T + 0.3)
+    for ax in axes[:, 0]:
+        ax.set_ylabel("score x100", fontsize=8)
+    handles = [Line2D([], [], color=task_colours[j], marker="o", ms=3, lw=1.1, label=t)
+               for j, t in enumerate(tasks)]
+    what = "band" if max(ns) > 1 else ""
+    handles.append(Line2D([], [], color="0.1", marker="s", ms=3.5, lw=2.2,
+                          label="average over tasks seen" + (f" ({what}: interval, see title)" if what else "")))
+    fig.legend(handles=handles, loc="outside lower center", ncol=min(T + 1, 6), fontsize=8,
+               title="task (mean over the runs of the reference order)", title_fontsize=8)
+    fig.suptitle("Score of each task along the stream, one panel per strategy (x: tasks trained so far)\n"
+                 f"{title}\n{_interval_caption(ns, interval, 'band on the average')}", fontsize=9)
+    return _save(fig, path)
+
+
+def plot_stream_by_task(df: pd.DataFrame, records: dict[str, dict], path: Path, title: str,
+                        styles: dict, interval: str = "ci95") -> Path | None:
     """A panel per task (and one for the average over seen tasks): its score after each step of
-    the reference order, one line per strategy with an interval band over seeds."""
+    the reference order, one line per strategy with an interval band over seeds. Readable for a
+    few strategies (`--strategies`)."""
     ref = _reference_order(df)
     sub = df[df["task_order"] == ref]
     tasks = ref.split(",")
@@ -291,35 +402,44 @@ def plot_along_stream(df: pd.DataFrame, records: dict[str, dict], path: Path, ti
 
 def plot_forgetting(df: pd.DataFrame, path: Path, title: str, styles: dict,
                     interval: str = "ci95") -> Path:
-    """Forgetting per strategy config: mean over runs with interval error bars."""
+    return _save(forgetting_figure(df, title, styles, interval), path)
+
+
+def forgetting_figure(df: pd.DataFrame, title: str, styles: dict, interval: str = "ci95") -> Figure:
+    """Forgetting per strategy config, horizontal bars (best at the top) with interval error bars;
+    each value is written in a column right of the axes, where it cannot read as a bar's bound."""
     stats = []
     for config, g in df.groupby("config", sort=False):
         values = g["forgetting"] * 100
         stats.append((config, values.mean(), interval_half_width(list(values), interval), len(g)))
     stats.sort(key=lambda s: (np.isnan(s[1]), s[1]))
-    fig = _new_figure(max(6.4, 0.9 * len(stats) + 2.0), 4.5)
+    fig = _new_figure(7.2, 0.26 * len(stats) + 1.9)
     ax = fig.subplots()
-    xs = np.arange(len(stats))
-    for x, (config, mean, half, _) in zip(xs, stats):
+    ys = np.arange(len(stats))
+    for y, (config, mean, half, _n) in zip(ys, stats):
         if np.isnan(mean):
-            ax.text(x, 0, "n/a\n(one phase)", ha="center", va="bottom", fontsize=7, color="0.4")
-            continue
-        ax.bar(x, mean, color=styles[config][0], width=0.7,
-               yerr=None if np.isnan(half) else half, capsize=4, error_kw={"lw": 1.2})
-        reach = 0 if np.isnan(half) else half
-        ax.annotate(f"{mean:.1f}", (x, mean + reach if mean >= 0 else mean - reach), fontsize=7,
-                    ha="center", va="bottom" if mean >= 0 else "top",
-                    xytext=(0, 2 if mean >= 0 else -2), textcoords="offset points")
-    ax.axhline(0, color="0.3", lw=0.8)
-    ax.set_xlim(-0.6, len(stats) - 0.4)
-    ax.margins(y=0.12)
-    ax.set_xticks(xs, [f"{c}\n(n={n})" for c, _, _, n in stats], rotation=20, ha="right", fontsize=8)
-    ax.set_ylabel("forgetting, score points x100\n(lower is better)", fontsize=9)
-    fig.supxlabel(f"bars: mean over n runs; error bars: {INTERVALS[interval].format(over=OVER_RUNS)}",
-                  fontsize=7, color="0.35", x=0.01, ha="left")
-    ax.grid(axis="y", alpha=0.3)
+            text = "n/a (one phase)"
+        else:
+            ax.barh(y, mean, color=styles[config][0], height=0.65,
+                    xerr=None if np.isnan(half) else half, capsize=3,
+                    error_kw={"lw": 1, "ecolor": "0.25"})
+            text = f"{mean:.1f}" + ("" if np.isnan(half) else f" ± {half:.1f}")
+        ax.annotate(text, (1.02, y), xycoords=("axes fraction", "data"), fontsize=7.5,
+                    va="center", ha="left", color="0.4" if np.isnan(mean) else "0.1")
+    ax.axvline(0, color="0.3", lw=0.8)
+    ax.set_ylim(len(stats) - 0.5, -0.5)  # best (lowest forgetting) at the top
+    ax.margins(x=0.05)
+    same_n = len({st[3] for st in stats}) == 1  # then the caption says n once
+    ax.set_yticks(ys, [c if same_n else f"{c} (n={n})" for c, _, _, n in stats], fontsize=7.5)
+    ax.set_xlabel("forgetting, score points x100 (lower is better)", fontsize=8)
+    ax.tick_params(axis="x", labelsize=7.5)
+    ax.grid(axis="x", alpha=0.3)
     ax.set_title(f"Forgetting per strategy\n{title}", fontsize=9)
-    return _save(fig, path)
+    column = "mean" + (" ± half-width of the interval" if any(not np.isnan(s[2]) for s in stats) else "")
+    fig.supxlabel(f"bars: {_interval_caption([s[3] for s in stats], interval)}\n"
+                  f"numbers right of the axes: {column}", fontsize=7, color="0.35", x=0.01, ha="left")
+    fig.get_layout_engine().set(w_pad=0.1)
+    return fig
 
 
 def pareto_front(x: Sequence[float], y: Sequence[float]) -> list[int]:
@@ -334,50 +454,150 @@ def pareto_front(x: Sequence[float], y: Sequence[float]) -> list[int]:
     return front
 
 
-def plot_pareto(df: pd.DataFrame, path: Path, title: str, styles: dict, interval: str = "ci95") -> Path:
-    """Final average score against parameters added per task, the Pareto front marked."""
-    pts = []
+def _place_labels(fig: Figure, ax, points: list[tuple[float, float, str, tuple]], fontsize: float,
+                  segments: Sequence[tuple[float, float, float, float]] = ()) -> None:
+    """Label every point, coincident ones too: each label takes the first nearby spot (tried in
+    rings of growing distance) that overlaps no marker and no label placed before it, and gets a
+    thin leader line when it sits away from its point. A small adjustText, without the dependency."""
+    from matplotlib.transforms import Bbox
+
+    renderer = fig.canvas.get_renderer()
+    fig.draw_without_rendering()  # settle the layout, so data -> pixel is final ...
+    fig.set_layout_engine("none")  # ... and keep it so while the labels go in
+    to_px = ax.transData.transform
+    scale = fig.dpi / 72
+    frame = ax.get_window_extent(renderer)
+    marker = 5 * scale
+    taken = [Bbox.from_extents(x - marker, y - marker, x + marker, y + marker)
+             for x, y in (to_px((px, py)) for px, py, _, _ in points)]
+    for xa, ya, xb, yb in segments:  # error bars and the front's steps: lines a label must not cross
+        (pa, qa), (pb, qb) = to_px((xa, ya)), to_px((xb, yb))
+        taken.append(Bbox.from_extents(min(pa, pb) - 2, min(qa, qb) - 2, max(pa, pb) + 2, max(qa, qb) + 2))
+    order = sorted(range(len(points)), key=lambda i: -points[i][1])  # top first
+    for i in order:
+        px, py, label, colour = points[i]
+        x0, y0 = to_px((px, py))
+        probe = ax.text(0, 0, label, fontsize=fontsize)
+        box = probe.get_window_extent(renderer)
+        probe.remove()
+        w, h = box.width, box.height
+        best = None
+        for ring in range(0, 12):
+            d = (7 + 11 * ring) * scale
+            for dx, dy in ((d, 0), (d, d * 0.7), (d, -d * 0.7), (-d, 0), (-d, d * 0.7), (-d, -d * 0.7),
+                           (0, d), (0, -d)):
+                left = x0 + dx if dx > 0 else (x0 + dx - w if dx < 0 else x0 - w / 2)
+                bottom = y0 + dy - h / 2
+                cand = Bbox.from_extents(left - 1, bottom - 1, left + w + 1, bottom + h + 1)
+                inside = (cand.x0 >= frame.x0 and cand.x1 <= frame.x1 and cand.y0 >= frame.y0
+                          and cand.y1 <= frame.y1)
+                if inside and not any(cand.overlaps(t) for t in taken):
+                    best = (dx, dy, cand)
+                    break
+            if best:
+                break
+        dx, dy, cand = best or (7 * scale, 0.0, None)
+        ha = "left" if dx > 0 else ("right" if dx < 0 else "center")
+        far = abs(dx) > 8 * scale or abs(dy) > 8 * scale
+        ax.annotate(label, (px, py), xytext=(dx / scale, dy / scale), textcoords="offset points",
+                    fontsize=fontsize, ha=ha, va="center", color=colour,
+                    arrowprops={"arrowstyle": "-", "color": colour, "lw": 0.6, "alpha": 0.7,
+                                "shrinkA": 0, "shrinkB": 4} if far else None)
+        if cand is not None:
+            taken.append(cand)
+
+
+def pareto_points(df: pd.DataFrame, metric: str = "final_average", interval: str = "ci95"
+                  ) -> tuple[list[tuple], list[tuple]]:
+    """(config, kept per task, score x100, interval half-width, runs) of the continual learners
+    and of the references (joint, independent), means over each config's runs."""
+    pts, refs = [], []
     for config, g in df.groupby("config", sort=False):
-        y = g["final_average"] * 100
-        x = g["params_added_per_task"].mean()
-        pts.append((config, x, y.mean(), interval_half_width(list(y), interval), len(g)))
-    pts = [p for p in pts if np.isfinite(p[1]) and np.isfinite(p[2])]
-    fig = _new_figure(7.2, 4.6)
+        y = g[metric] * 100
+        if not y.notna().any():
+            continue
+        entry = (config, g["kept_per_task"].mean(), y.mean(), interval_half_width(list(y), interval), len(g))
+        (refs if g["strategy"].iloc[0] in REFERENCES else pts).append(entry)
+    return [p for p in pts if np.isfinite(p[1]) and np.isfinite(p[2])], refs
+
+
+def plot_pareto(df: pd.DataFrame, path: Path, title: str, styles: dict, interval: str = "ci95",
+                metric: str = "final_average") -> Path | None:
+    fig = pareto_figure(df, title, styles, interval, metric)
+    return None if fig is None else _save(fig, path)
+
+
+def pareto_figure(df: pd.DataFrame, title: str, styles: dict, interval: str = "ci95",
+                  metric: str = "final_average") -> Figure | None:
+    """The score against what each strategy keeps per task (log x), every point labelled, the
+    Pareto front of the continual learners marked, joint and independent as reference lines."""
+    pts, refs = pareto_points(df, metric, interval)
+    if not pts and not refs:
+        return None
+    fig = _new_figure(7.6, 5.0)
     ax = fig.subplots()
-    for config, x, y, half, n in pts:
+    for config, x, y, half, _n in pts:
         colour, marker = styles[config]
-        ax.errorbar(x, y, yerr=None if np.isnan(half) else half, color=colour, marker=marker, ms=7,
-                    capsize=3, lw=1.2, ls="none", label=f"{config} (n={n})")
+        ax.errorbar(x, y, yerr=None if np.isnan(half) else half, color=colour, marker=marker, ms=6,
+                    capsize=2.5, lw=0.9, ls="none", alpha=0.9, zorder=4)
     front = pareto_front([p[1] for p in pts], [p[2] for p in pts])
-    if front:
+    if len(front) > 0:
         fx, fy = [pts[i][1] for i in front], [pts[i][2] for i in front]
-        ax.plot(fx, fy, color="0.25", ls="--", lw=1, drawstyle="steps-post", zorder=0)
-        ax.scatter(fx, fy, s=220, facecolors="none", edgecolors="0.25", lw=1.2, zorder=3,
-                   label="Pareto front")
-    xs = [p[1] for p in pts]
-    if xs and min(xs) > 0:
-        ax.set_xscale("log")
-        ax.set_xlim(min(xs) / 2.5, max(xs) * 2.5)  # room for a labelled decade tick either side
-    else:  # zero parameters added cannot sit on a log axis
-        ax.set_xscale("symlog", linthresh=1)
+        ax.plot(fx, fy, color="0.25", ls="--", lw=1, drawstyle="steps-post", zorder=1)
+        ax.scatter(fx, fy, s=170, facecolors="none", edgecolors="0.25", lw=1.1, zorder=3)
+    xs = [p[1] for p in pts] or [1.0]
+    ax.set_xscale("log" if min(xs) > 0 else "symlog")
+    if min(xs) > 0:
+        ax.set_xlim(min(xs) / 4, max(xs) * 12)  # room for the labels right of the last points
+    for config, _, y, half, _n in refs:
+        colour = styles[config][0]
+        ax.axhline(y, color=colour, ls=":", lw=1.3, zorder=0)
+        if not np.isnan(half):
+            ax.axhspan(y - half, y + half, color=colour, alpha=0.06, lw=0, zorder=0)
+    ax.xaxis.set_major_formatter(FuncFormatter(_count_format))
+    ax.xaxis.set_minor_formatter(NullFormatter())
+    ys = [p[2] for p in pts] + [r[2] for r in refs]
+    lo, hi = min(ys), max(ys)
+    pad = max(2.0, 0.12 * (hi - lo))
+    ax.set_ylim(lo - pad, hi + pad)
+    estimated = bool(df["memory_tokens_estimated"].any()) if "memory_tokens_estimated" in df else False
+    memory = "replay memory as token ids" + (" (estimated: examples x mean length)" if estimated else " stored")
+    ax.set_xlabel(f"kept per task, log scale: parameters added per task\n+ (state floats + {memory}) / tasks",
+                  fontsize=8)
     backbone = df["backbone_params"].dropna()
     if len(backbone) and backbone.nunique() == 1 and backbone.iloc[0] > 0:
         b = float(backbone.iloc[0])
         top = ax.secondary_xaxis("top", functions=(lambda v: v / b * 100, lambda v: v * b / 100))
-        top.set_xlabel("% of the backbone's parameters, per task", fontsize=8)
+        top.set_xlabel(f"the same, as % of the backbone's {b / 1e6:.1f}M parameters", fontsize=8)
         top.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}%"))
         top.xaxis.set_minor_formatter(NullFormatter())
-    ax.xaxis.set_major_formatter(FuncFormatter(_count_format))
-    ax.xaxis.set_minor_formatter(NullFormatter())
-    ax.set_xlabel("parameters added per task (log scale)", fontsize=9)
-    ax.set_ylabel("final average score x100", fontsize=9)
-    ax.grid(alpha=0.3, which="both")
-    ax.legend(fontsize=7, loc="center left", bbox_to_anchor=(1.01, 0.5), title="strategy (n = runs)",
-              title_fontsize=7)
-    ax.set_title(f"Final average vs parameters added per task\n{title}", fontsize=9)
-    fig.supxlabel(f"points: mean over n runs; error bars: {INTERVALS[interval].format(over=OVER_RUNS)}",
-                  fontsize=7, color="0.35", x=0.01, ha="left")
-    return _save(fig, path)
+        top.tick_params(labelsize=7.5)
+    ax.set_ylabel(METRIC_LABELS[metric], fontsize=8)
+    ax.tick_params(labelsize=7.5)
+    ax.grid(alpha=0.3, which="major")
+    ax.set_title(f"{METRIC_LABELS[metric].split(chr(10))[0].removesuffix(' x100').capitalize()} "
+                 f"vs what a strategy keeps per task\n{title}", fontsize=9)
+    ns = [p[4] for p in pts] + [r[4] for r in refs]
+    notes = [f"points: {_interval_caption(ns, interval)}",
+             "ringed, dashed: the Pareto front (nothing keeps less with a higher score)"]
+    what = {"joint": "joint trains on all tasks at once", "independent": "independent, a model per task"}
+    present = [what[k] for k in REFERENCES if (df["strategy"] == k).any()]
+    if refs:
+        notes.append(f"dotted lines: references, not continual ({'; '.join(present)})")
+    fig.supxlabel("\n".join(notes), fontsize=7, color="0.35", x=0.01, ha="left")
+    same_n = len(set(ns)) == 1
+    darker = {c: tuple(0.7 * v for v in styles[c][0]) for c in df["config"]}  # light colours read badly as text
+    labels = [(x, y, c if same_n else f"{c} (n={n})", darker[c]) for c, x, y, _, n in pts]
+    segments = [(x, y - h, x, y + h) for _, x, y, h, _ in pts if np.isfinite(h)]
+    if len(front) > 1:
+        segments += [(fx[k], fy[k], fx[k + 1], fy[k]) for k in range(len(front) - 1)]
+        segments += [(fx[k + 1], fy[k], fx[k + 1], fy[k + 1]) for k in range(len(front) - 1)]
+    _place_labels(fig, ax, labels, 7, segments)
+    for config, _, y, _, n in refs:  # reference labels at the left edge, above their line
+        ax.annotate(config if same_n else f"{config} (n={n})", (0.01, y),
+                    xycoords=("axes fraction", "data"), xytext=(0, 2), textcoords="offset points",
+                    fontsize=7, color=styles[config][0], va="bottom")
+    return fig
 
 
 def _value(v: object) -> str:
@@ -411,18 +631,50 @@ def _setting_slugs(names: list[str], keys: list[tuple]) -> list[str]:
 
 
 # -- all of it ----------------------------------------------------------------------------------
-def plot_results(folder: str | Path, out_dir: str | Path | None = None, per_run: bool = False,
-                 warn: Callable[[str], None] | None = None, interval: str = "ci95") -> list[Path]:
-    """Every figure for the complete runs under `folder`; returns the files written."""
+def select_strategies(df: pd.DataFrame, wanted: Sequence[str] | None) -> pd.DataFrame:
+    """The runs of the strategies named (by strategy name or by config label); an unknown name is
+    a usage error that lists the known ones."""
     from benchmark.errors import UsageError
 
+    if not wanted:
+        return df
+    known = sorted(set(df["strategy"]) | set(df["config"]))
+    unknown = [w for w in wanted if w not in known]
+    if unknown:
+        raise UsageError(f"no runs of {', '.join(unknown)} here; known: {', '.join(known)}")
+    return df[df["strategy"].isin(wanted) | df["config"].isin(wanted)]
+
+
+def parse_strategies(text: str | None) -> list[str] | None:
+    """`a,b (x=1, y=2),c`: split at the commas outside parentheses (config labels hold commas)."""
+    if not text:
+        return None
+    return [t.strip() for t in re.split(r",(?![^()]*\))", text) if t.strip()]
+
+
+def plot_results(folder: str | Path, out_dir: str | Path | None = None, per_run: bool = False,
+                 warn: Callable[[str], None] | None = None, interval: str = "ci95",
+                 fmt: str = "png", strategies: Sequence[str] | None = None,
+                 metric: str = "final_average", layout: str = "strategies") -> list[Path]:
+    """Every figure for the complete runs under `folder`; returns the files written. Without
+    `out_dir` they go to ./figures, which must not lie inside `folder`."""
+    from benchmark.errors import UsageError
+
+    if fmt not in FORMATS:
+        raise UsageError(f"--format must be one of {', '.join(FORMATS)}, not {fmt}")
+    out = output_outside(folder, out_dir, "figures", "--out")
     loaded = load_runs(folder, warn)
     if not loaded.runs:
         raise UsageError(f"no complete runs under {folder} ({loaded.summary()})")
     df = runs_frame(loaded.runs)
+    styles = _styles(list(df["config"]))  # before selecting: a strategy keeps its colour
+    df = select_strategies(df, strategies)
+    if metric not in METRIC_LABELS:
+        raise UsageError(f"--metric must be one of {', '.join(METRIC_LABELS)}, not {metric}")
+    if not df[metric].notna().any():
+        raise UsageError(f"no run here records {metric} (it needs single-task references: "
+                         "`independent` runs of the same setting); use --metric final_average")
     records = {str(p): r for p, r in loaded.runs}
-    out = Path(out_dir) if out_dir else Path(folder) / "figures"
-    styles = _styles(list(df["config"]))
     keys = setting_keys(df)
     settings = list(df.groupby(keys, dropna=False, sort=True))
     written: list[Path] = []
@@ -432,14 +684,21 @@ def plot_results(folder: str | Path, out_dir: str | Path | None = None, per_run:
         rank = sub.groupby("config")["final_average"].mean().sort_values(ascending=False)
         sub = sub.assign(_rank=sub["config"].map({c: i for i, c in enumerate(rank.index)}))
         sub = sub.sort_values(["_rank", "seed", "task_order"], kind="stable")
-        written.append(plot_heatmaps(sub, records, out / f"heatmap_{slug}.png", title))
-        along = plot_along_stream(sub, records, out / f"stream_{slug}.png", title, styles, interval)
+        written.append(plot_heatmaps(sub, records, out / f"heatmap_{slug}.{fmt}", title))
+        if layout == "tasks":
+            along = plot_stream_by_task(sub, records, out / f"stream_{slug}.{fmt}", title, styles, interval)
+        else:
+            along = plot_stream_by_strategy(sub, records, out / f"stream_{slug}.{fmt}", title, interval)
         written += [along] if along else []
-        written.append(plot_forgetting(sub, out / f"forgetting_{slug}.png", title, styles, interval))
-        written.append(plot_pareto(sub, out / f"pareto_{slug}.png", title, styles, interval))
+        written.append(plot_forgetting(sub, out / f"forgetting_{slug}.{fmt}", title, styles, interval))
+        pareto = plot_pareto(sub, out / f"pareto_{slug}.{fmt}", title, styles, interval, metric)
+        if pareto is None and warn is not None:
+            warn(f"{slug}: no run records {metric}; no Pareto plot")
+        written += [pareto] if pareto else []
     if per_run:
-        for _, record in loaded.runs:
-            written.append(plot_run_heatmap(record, out / f"heatmap_run_{_slug(record['run_id'])}.png"))
+        for path, record in loaded.runs:
+            if str(path) in set(df["path"]):
+                written.append(plot_run_heatmap(record, out / f"heatmap_run_{_slug(record['run_id'])}.{fmt}"))
     return written
 
 
@@ -447,7 +706,8 @@ def cmd_plot(args: argparse.Namespace) -> int:
     def warn(message: str) -> None:
         print(f"warning: {message}", file=sys.stderr)
 
-    files = plot_results(args.results, args.out, args.per_run, warn, args.interval)
+    files = plot_results(args.results, args.out, args.per_run, warn, args.interval, args.format,
+                         parse_strategies(args.strategies), args.metric, args.layout)
     for f in files:
         print(f)
     print(f"plot: {len(files)} figures written", file=sys.stderr)

@@ -270,7 +270,7 @@ class Runner:
         set_seed(self.cfg.seed * 1000 + p)  # per phase, so a resumed run draws the same numbers
         log(f"phase {p + 1}/{len(self.plan)}: {'+'.join(phase.names)} "
             f"({sum(len(t.train) for t in phase.tasks)} train examples)")
-        t0 = time.perf_counter()
+        t0, cpu0 = time.perf_counter(), time.process_time()  # CPU time: less load-dependent than wall
         before = param_snapshot(self.model)
         for t in phase.tasks:
             self.model.add_task(t.spec, t.index, self.cfg.seed, t.train.labels)
@@ -316,6 +316,7 @@ class Runner:
             record[key].append([None if m is None else m["score"] for m in row_metrics])
             record[f"{key}_metrics"].append(row_metrics)
         eval_time = time.perf_counter() - t1
+        cpu_time = time.process_time() - cpu0
         state = self.strategy.state_size()
         record["phases"].append({
             "phase": p,
@@ -328,6 +329,7 @@ class Runner:
             "train_time_s": train_time,
             "after_task_time_s": after_time,
             "eval_time_s": eval_time,
+            "cpu_time_s": cpu_time,
             "examples_per_s": examples / train_time if train_time > 0 else None,
             **peak_memory_mb(self.ctx.device),
             "sampler": self.resolved.sampler.name if len(phase.tasks) > 1 else None,
@@ -381,6 +383,8 @@ class Runner:
             "train_time_s": sum(x["train_time_s"] + x["after_task_time_s"] for x in ph),
             "eval_time_s": sum(x["eval_time_s"] for x in ph),
             "wall_time_s": sum(x["train_time_s"] + x["after_task_time_s"] + x["eval_time_s"] for x in ph),
+            # all threads of the process, train + after_task + eval; none if a resumed run has older phases
+            "cpu_time_s": sum(x["cpu_time_s"] for x in ph) if all("cpu_time_s" in x for x in ph) else None,
             "examples_seen": sum(x["examples_seen"] for x in ph),
             "peak_rss_mb": max(x["peak_rss_mb"] for x in ph),
         }

@@ -26,11 +26,14 @@ def make_record(
     state_floats: int = 0,
     memory_examples: int = 0,
     wall_time_s: float = 100.0,
+    cpu_time_s: float | None = None,
+    memory_tokens: int | None = None,
     status: str = "complete",
     max_train: int | None = 1000,
     run_extra: dict[str, Any] | None = None,
 ) -> dict:
     T = len(tasks)
+    tokens = memory_examples * 40 if memory_tokens is None else memory_tokens
     plan = plan if plan is not None else [[i] for i in range(T)]
     learned = [next(p for p, ts in enumerate(plan) if j in ts) for j in range(T)]
     if R is None:  # a plain forgetting pattern: 0.8 when learned, 0.05 lower per later phase
@@ -46,7 +49,7 @@ def make_record(
          "after_task_time_s": 0.0, "eval_time_s": wall_time_s / len(plan) * 0.2, "examples_per_s": 40.0,
          "peak_rss_mb": 900.0, "head_params": params_per_task * len(ts), "patch_params": 0,
          "params_added": params_per_task * len(ts), "trainable_params": backbone, "state_floats": state_floats,
-         "memory_examples": memory_examples, "memory_tokens": memory_examples * 40}
+         "memory_examples": memory_examples, "memory_tokens": tokens}
         for p, ts in enumerate(plan)
     ]
     ident = [strategy, stream, model, seed, order, tasks, strategy_config, scenario, max_train, run_extra]
@@ -78,10 +81,10 @@ def make_record(
             "head_params": params_per_task * T, "patch_params": 0, "params_added": params_per_task * T,
             "params_added_per_task": params_per_task, "backbone_params": backbone,
             "state_floats": state_floats, "memory_examples": memory_examples,
-            "memory_tokens": memory_examples * 40, "train_time_s": wall_time_s * 0.8,
+            "memory_tokens": tokens, "train_time_s": wall_time_s * 0.8,
             "eval_time_s": wall_time_s * 0.2, "wall_time_s": wall_time_s, "examples_seen": 1000 * T,
             "peak_rss_mb": 900.0,
-        },
+        } | ({} if cpu_time_s is None else {"cpu_time_s": cpu_time_s}),
     }
 
 

@@ -3,6 +3,7 @@ apart, unfinished runs are counted and left out, foreign files give a warning.""
 
 import json
 import math
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -10,6 +11,16 @@ from run_records import make_record, write
 
 from benchmark.__main__ import main
 from benchmark.leaderboard import aggregate, load_runs, runs_frame
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(autouse=True)
+def elsewhere(tmp_path_factory, monkeypatch):
+    """Commands write their default outputs into the current directory: a fresh one per test."""
+    cwd = tmp_path_factory.mktemp("cwd")
+    monkeypatch.chdir(cwd)
+    return cwd
 
 
 def metrics(final: float, forgetting: float | None = None, bwt: float | None = None,
@@ -44,11 +55,11 @@ def test_means_and_stds_over_seeds_and_orders_are_the_hand_computed_ones(tmp_pat
     assert row["forgetting_std"] == pytest.approx(math.sqrt(0.05 / 3))
     assert row["bwt_mean"] == pytest.approx(-0.25)
     assert row["learning_accuracy_mean"] == pytest.approx(0.8) and row["learning_accuracy_std"] == 0
-    assert row["wall_time_s_mean"] == pytest.approx(250.0)
-    assert row["wall_time_s_std"] == pytest.approx(math.sqrt((150**2 + 50**2) * 2 / 3))
+    assert row["wall_time_total_s_mean"] == pytest.approx(250.0)
+    assert row["wall_time_total_s_std"] == pytest.approx(math.sqrt((150**2 + 50**2) * 2 / 3))
     # 4 tasks x 50 parameters on a 10,000-parameter backbone
-    assert row["params_added_mean"] == 200 and row["params_added_per_task_mean"] == 50
-    assert row["params_added_pct_mean"] == pytest.approx(2.0)
+    assert row["params_added_total_mean"] == 200 and row["params_added_per_task_mean"] == 50
+    assert row["params_added_total_pct_mean"] == pytest.approx(2.0)
     assert row["params_added_per_task_pct_mean"] == pytest.approx(0.5)
     assert math.isnan(row["fwt_mean"])
 
@@ -112,7 +123,7 @@ def test_unfinished_runs_are_left_out_and_counted(tmp_path, capsys):
     assert "left out 4 unfinished (2 failed, 1 interrupted, 1 running)" in err
 
 
-def test_foreign_and_malformed_files_give_one_warning_each(tmp_path, capsys):
+def test_foreign_and_malformed_files_give_one_warning_each(tmp_path, capsys, elsewhere):
     write(tmp_path, make_record("finetune", 0, metrics=metrics(0.5)))
     (tmp_path / "broken.json").write_text('{"run_id": ')
     (tmp_path / "package.json").write_text(json.dumps({"name": "something else"}))
@@ -130,7 +141,7 @@ def test_foreign_and_malformed_files_give_one_warning_each(tmp_path, capsys):
     for name in ("broken.json", "package.json", "list.json", "half.json", "short.json"):
         assert sum(str(tmp_path / name) in w for w in warnings) == 1
     assert "finetune" in captured.out
-    table = pd.read_csv(tmp_path / "leaderboard.csv")
+    table = pd.read_csv(elsewhere / "leaderboard.csv")  # the default output: ./leaderboard.csv
     assert len(table) == 1 and table.loc[0, "n_runs"] == 1
 
 
@@ -149,8 +160,10 @@ def test_csv_and_markdown_output(tmp_path, capsys):
     table = pd.read_csv(out)
     for col in ("stream", "scenario", "model", "strategy", "config", "n_runs", "n_seeds", "n_orders",
                 "final_average_mean", "final_average_std", "forgetting_mean", "bwt_std",
-                "learning_accuracy_mean", "params_added_mean", "params_added_per_task_mean",
-                "params_added_pct_mean", "state_floats_mean", "memory_examples_mean", "wall_time_s_mean"):
+                "learning_accuracy_mean", "params_added_total_mean", "params_added_per_task_mean",
+                "params_added_total_pct_mean", "state_floats_total_mean", "state_floats_per_task_mean",
+                "memory_examples_total_mean", "memory_tokens_total_mean", "kept_per_task_mean",
+                "cpu_time_total_s_mean", "wall_time_total_s_mean"):
         assert col in table.columns, col
     assert list(table["strategy"]) == ["joint", "finetune"]
 
@@ -173,3 +186,74 @@ def test_per_task_caps_separate_groups_and_old_runs_count_as_none(tmp_path):
     board, _ = board_of(tmp_path)
     assert sorted(zip(board["max_train_by_task"], board["final_average_mean"].round(6))) == [
         ('{"rte": 250}', 0.9), ("{}", 0.6)]
+
+
+def test_kept_per_task_counts_parameters_state_and_replay_tokens(tmp_path):
+    # 4 tasks: 100 parameters per task, 8,000 state floats and 400 examples of 30 tokens kept
+    write(tmp_path, make_record("ewc", 0, params_per_task=100, state_floats=8_000))
+    write(tmp_path, make_record("replay", 0, params_per_task=100, memory_examples=400, memory_tokens=12_000))
+    old = make_record("agem", 0, params_per_task=100, memory_examples=400)
+    del old["cost"]["memory_tokens"]  # a record from before memory_tokens: examples x mean length
+    write(tmp_path, old)
+    board = {r.strategy: r for r in board_of(tmp_path)[0].itertuples()}
+    assert board["ewc"].state_floats_total_mean == 8_000 and board["ewc"].state_floats_per_task_mean == 2_000
+    assert board["ewc"].kept_per_task_mean == 100 + 8_000 / 4
+    assert board["replay"].memory_tokens_total_mean == 12_000
+    assert board["replay"].kept_per_task_mean == 100 + 12_000 / 4
+    assert not board["replay"].memory_tokens_estimated
+    # make_record's phases see 1,000 examples and 40,000 tokens each: 40 tokens per example
+    assert board["agem"].memory_tokens_total_mean == 400 * 40 and board["agem"].memory_tokens_estimated
+    assert board["agem"].kept_per_task_mean == 100 + 400 * 40 / 4
+
+
+def test_time_is_cpu_time_where_recorded_else_wall_time_marked(tmp_path, capsys):
+    write(tmp_path / "cpu", make_record("finetune", 0, wall_time_s=300.0, cpu_time_s=120.0))
+    assert main(["leaderboard", str(tmp_path / "cpu")]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert "CPU s per stream" in out[0] and "wall" not in out[0] and out[1].split()[-2] == "120"
+    write(tmp_path / "wall", make_record("finetune", 0, wall_time_s=300.0))
+    assert main(["leaderboard", str(tmp_path / "wall")]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert "wall s per stream (load-dependent)" in out[0] and out[1].split()[-2] == "300"
+    write(tmp_path / "both", make_record("finetune", 0, wall_time_s=300.0, cpu_time_s=120.0))
+    write(tmp_path / "both", make_record("joint", 0, wall_time_s=200.0, plan=[[0, 1, 2, 3]]))
+    assert main(["leaderboard", str(tmp_path / "both"), "--format", "markdown"]) == 0
+    out = capsys.readouterr().out
+    assert "| time s per stream |" in out and "| 120 CPU |" in out and "| 200 wall (load-dependent) |" in out
+
+
+def snapshot(folder: Path) -> dict[str, tuple[int, int]]:
+    return {str(p.relative_to(folder)): (p.stat().st_size, p.stat().st_mtime_ns) for p in folder.rglob("*")}
+
+
+def test_leaderboard_and_plot_leave_the_input_folder_unchanged(tmp_path, elsewhere, capsys):
+    runs = tmp_path / "runs"
+    for seed in (0, 1):
+        write(runs, make_record("finetune", seed))
+        write(runs, make_record("joint", seed, plan=[[0, 1, 2, 3]]))
+    before = snapshot(runs)
+    assert main(["leaderboard", str(runs)]) == 0
+    assert main(["plot", str(runs)]) == 0
+    assert snapshot(runs) == before
+    assert (elsewhere / "leaderboard.csv").is_file()  # the defaults: ./leaderboard.csv and ./figures
+    assert sorted(p.name for p in (elsewhere / "figures").iterdir()) == [
+        "forgetting_glue-small_minilm.png", "heatmap_glue-small_minilm.png", "pareto_glue-small_minilm.png",
+        "stream_glue-small_minilm.png"]
+    # run from inside the results folder, the defaults would land in it: refused, unless asked
+    capsys.readouterr()
+    import os
+    os.chdir(runs)
+    assert main(["leaderboard", "."]) == 2 and main(["plot", str(runs)]) == 2
+    err = capsys.readouterr().err
+    assert "--output" in err and "--out" in err and snapshot(runs) == before
+    assert main(["leaderboard", ".", "--output", "board.csv"]) == 0 and (runs / "board.csv").is_file()
+
+
+def test_the_committed_leaderboard_rebuilds_byte_for_byte(elsewhere):
+    """results/README.md's command, run on the committed runs, gives the committed CSV."""
+    committed = REPO / "results" / "leaderboard.csv"
+    out = elsewhere / "leaderboard.csv"
+    assert main(["leaderboard", str(REPO / "results" / "runs" / "glue-small"), "--output", str(out)]) == 0
+    assert out.read_bytes() == committed.read_bytes()
+    readme = (REPO / "results" / "README.md").read_text()
+    assert "python -m benchmark leaderboard results/runs/glue-small --output results/leaderboard.csv" in readme

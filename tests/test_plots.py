@@ -6,7 +6,19 @@ import pytest
 from run_records import make_record, write
 
 from benchmark.__main__ import main
-from benchmark.plots import _setting_slugs, interval_half_width, pareto_front, plot_results
+from benchmark.leaderboard import load_runs, runs_frame
+from benchmark.plots import (
+    _setting_slugs,
+    _styles,
+    forgetting_figure,
+    interval_half_width,
+    pareto_figure,
+    pareto_front,
+    pareto_points,
+    parse_strategies,
+    plot_results,
+    select_strategies,
+)
 
 PNG = b"\x89PNG\r\n\x1a\n"
 
@@ -75,3 +87,74 @@ def test_file_names_tell_settings_apart_by_what_differs():
     assert _setting_slugs(names, keys) == [
         "glue_minilm_epochs-1_mtl_tasks-none", "glue_minilm_epochs-1_mtl_tasks-2",
         "glue_minilm_epochs-3_mtl_tasks-none", "text5_bert"]
+
+
+def texts(fig) -> list[str]:
+    from matplotlib.text import Text
+
+    return [t.get_text() for t in fig.findobj(Text) if t.get_visible() and t.get_text()]
+
+
+@pytest.mark.parametrize("fmt, magic", [("pdf", b"%PDF"), ("svg", b"<?xml")])
+def test_format_flag_writes_that_format(tmp_path, fmt, magic):
+    for seed in (0, 1):
+        write(tmp_path / "runs", make_record("finetune", seed, tasks=("sst2", "rte")))
+    out = tmp_path / "figs"
+    assert main(["plot", str(tmp_path / "runs"), "--out", str(out), "--format", fmt]) == 0
+    files = sorted(out.iterdir())
+    assert [f.suffix for f in files] == [f".{fmt}"] * 4
+    assert all(f.read_bytes().startswith(magic) for f in files)
+
+
+def test_pareto_x_counts_parameters_state_and_replay_memory(tmp_path):
+    runs = tmp_path / "runs"
+    for seed in (0, 1):  # 4 tasks each
+        write(runs, make_record("finetune", seed, params_per_task=600))
+        write(runs, make_record("ewc", seed, params_per_task=600, state_floats=4_000_000))
+        write(runs, make_record("replay", seed, params_per_task=600, memory_examples=400, memory_tokens=20_000))
+        write(runs, make_record("joint", seed, params_per_task=600, plan=[[0, 1, 2, 3]]))
+    df = runs_frame(load_runs(runs).runs)
+    pts, refs = pareto_points(df)
+    x = {config: kept for config, kept, *_ in pts}
+    assert x == {"finetune": 600, "ewc": 600 + 4_000_000 / 4, "replay": 600 + 20_000 / 4}
+    assert [r[0] for r in refs] == ["joint"]  # a reference line, not a point on the front
+    fig = pareto_figure(df, "t", _styles(list(df["config"])))
+    (ax,) = fig.axes[:1]
+    assert "state floats" in ax.get_xlabel() and "token ids" in ax.get_xlabel()
+    assert {"finetune", "ewc", "replay", "joint"} <= set(texts(fig))  # every point labelled
+
+
+def test_a_single_run_figure_says_so_and_labels_every_axis(tmp_path):
+    runs = tmp_path / "runs"
+    write(runs, make_record("finetune", 0))
+    write(runs, make_record("adapters", 0, params_per_task=150_000))
+    df = runs_frame(load_runs(runs).runs)
+    styles = _styles(list(df["config"]))
+    for fig in (pareto_figure(df, "t", styles), forgetting_figure(df, "t", styles)):
+        shown = " ".join(texts(fig))
+        assert "one run per strategy: no interval" in shown
+        assert "95%" not in shown and "CI" not in shown
+        assert fig.axes[0].get_xlabel()
+    pareto = pareto_figure(df, "t", styles).axes[0]
+    assert pareto.get_ylabel() == "final average score x100"
+    (top,) = pareto.child_axes  # the top axis is labelled, with ticks to read
+    assert "% of the backbone" in top.get_xlabel() and len(top.get_xticks()) >= 2
+
+
+def test_strategies_metric_and_layout_choices(tmp_path, capsys):
+    runs = tmp_path / "runs"
+    for seed in (0, 1):
+        for strategy in ("finetune", "ewc", "joint"):
+            write(runs, make_record(strategy, seed, plan=[[0, 1, 2, 3]] if strategy == "joint" else None))
+    out = tmp_path / "figs"
+    assert main(["plot", str(runs), "--out", str(out), "--strategies", "finetune,ewc", "--layout", "tasks"]) == 0
+    assert len(list(out.iterdir())) == 4
+    df = runs_frame(load_runs(runs).runs)
+    assert set(select_strategies(df, ["finetune", "ewc"])["strategy"]) == {"finetune", "ewc"}
+    assert parse_strategies("a,ewc (x=1, y=2),b") == ["a", "ewc (x=1, y=2)", "b"]
+    capsys.readouterr()
+    assert main(["plot", str(runs), "--out", str(out), "--strategies", "finetun"]) == 2
+    assert "no runs of finetun here; known: ewc, finetune, joint" in capsys.readouterr().err
+    # these records carry no single-task references, so no normalised average
+    assert main(["plot", str(runs), "--out", str(out), "--metric", "normalised_average"]) == 2
+    assert "no run here records normalised_average" in capsys.readouterr().err
