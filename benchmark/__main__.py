@@ -22,6 +22,7 @@ Start with:
   python -m benchmark sweep --strategies finetune,joint --seeds 0,1,2   a grid of runs
   python -m benchmark leaderboard runs                       leaderboard.csv and a table
   python -m benchmark plot runs                              figures in runs/figures/
+  python -m benchmark validate runs                          check run JSONs (schema, metrics, checkpoints)
 
 Offline: set CMTBENCH_DATA_DIR (or --data-dir) to a folder of Hub-shaped dataset mirrors.
 """
@@ -306,7 +307,19 @@ def build_parser() -> argparse.ArgumentParser:
                    help="error bars and bands: Student-t 95%% confidence interval of the mean "
                         "(default) or ±1 standard error")
     p.set_defaults(func=cmd_plot)
+    p = _results_parser(sub, "validate", "check run JSONs: schema, metrics recomputed from R, checkpoints",
+                        "Check every run JSON under a folder: the schema, the summary metrics "
+                        "recomputed from R, R against R_metrics, the checkpoint an unfinished run "
+                        "names, and no absolute machine paths. One line per problem; exit 0 when "
+                        "clean, 1 when a problem is found.")
+    p.set_defaults(func=cmd_validate)
     return parser
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    from benchmark.validate import cmd_validate as validate
+
+    return validate(args)
 
 
 def cmd_tune(args: argparse.Namespace) -> int:
