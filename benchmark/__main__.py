@@ -183,6 +183,12 @@ def cmd_run(args: argparse.Namespace) -> int:
     from benchmark.runner import Runner
 
     runner = Runner(config_from_args(args))
+    if args.resume and not runner.path.exists():
+        from benchmark.runstore import near_misses, settings_of
+
+        for name, diffs in near_misses(runner.out_dir, settings_of(runner.resolved))[:1]:
+            sys.stderr.write(f"warning: --resume found no run with these settings; {name} (same strategy, "
+                             f"stream and seed) differs in {', '.join(diffs[:4])}: starting a new run\n")
     record = runner.run()
     print(format_summary(record))
     print(f"results: {runner.path}")
@@ -229,14 +235,16 @@ def cmd_list(args: argparse.Namespace) -> int:
 def cmd_show(args: argparse.Namespace) -> int:
     from benchmark.results import format_summary, read_run
 
-    for path in args.runs:
-        if not Path(path).is_file():
-            raise UsageError(f"no run file at {path}")
+    bad = 0
+    for path in args.runs:  # a file that is not a valid run: one line, and on to the next
         try:
+            if not Path(path).is_file():
+                raise UsageError(f"no run file at {path}")
             print(format_summary(read_run(Path(path))))
-        except ValueError as exc:
-            raise UsageError(str(exc)) from None
-    return 0
+        except (ValueError, OSError) as exc:
+            sys.stderr.write(f"error: {exc}\n")
+            bad += 1
+    return 2 if bad else 0
 
 
 def build_parser() -> argparse.ArgumentParser:
