@@ -36,6 +36,9 @@ V1_DEFAULTS: dict[str, Any] = {
     "R_val": [], "R_val_metrics": [], "metrics_val": {}, "reference": None,
     "score_splits": {"R": "test"}, "checkpoint": None, "b": None, "error": None,
 }
+# every key a reader indexes; a version-1 record gets those it lacks from V1_DEFAULTS / upgrade
+V2_KEYS = (*REQUIRED_KEYS, "error", "task_info", "plan", "learned_in_phase", "R_metrics", "R_val",
+           "R_val_metrics", "b", "metrics_val", "cost", "reference", "score_splits", "checkpoint")
 V1_RUN_DEFAULTS: dict[str, Any] = {"steps": None, "val_size": 0, "evaluate_test": True, "tuned": None}
 
 
@@ -56,6 +59,11 @@ def upgrade(data: Any) -> Any:
         out["run"].setdefault(key, value)
     if "R_metrics" not in out and isinstance(out.get("R"), list):
         out["R_metrics"] = [[None] * len(row) if isinstance(row, list) else None for row in out["R"]]
+    if isinstance(out.get("tasks"), list):
+        out.setdefault("plan", [[j] for j in range(len(out["tasks"]))])
+        out.setdefault("learned_in_phase", list(range(len(out["tasks"]))))
+    out.setdefault("task_info", [])
+    out.setdefault("cost", {})
     out["schema_version"] = SCHEMA_VERSION
     return out
 
@@ -112,6 +120,9 @@ def _check(d: Any, c: _Checker) -> None:  # noqa: C901  (one flat list of checks
         return
     if not c.need(version == SCHEMA_VERSION, f"schema version {version} is unknown (not upgraded)"):
         return
+    missing = [k for k in V2_KEYS if k not in d]
+    if not c.need(not missing, f"a version-{SCHEMA_VERSION} run without {', '.join(missing)}"):
+        return
     c.need(d["status"] in STATUSES, f"unknown status {d['status']!r}")
     c.need(isinstance(d["run_id"], str) and bool(d["run_id"]), "run_id is not a non-empty string")
     c.need(d.get("error") is None or isinstance(d.get("error"), str), "error is not text or null")
@@ -130,17 +141,17 @@ def _check(d: Any, c: _Checker) -> None:  # noqa: C901  (one flat list of checks
     c.need(isinstance(run.get("fwt", False), bool), "run.fwt is not true or false")
 
     tasks = d["tasks"]
-    if not c.need(isinstance(tasks, list) and all(isinstance(t, str) and t.strip() for t in tasks),
-                  "tasks is not a list of task names"):
+    if not c.need(isinstance(tasks, list) and tasks and all(isinstance(t, str) and t.strip() for t in tasks),
+                  "tasks is not a non-empty list of task names"):
         return
     c.need(len(set(tasks)) == len(tasks), "tasks names a task twice")
     T = len(tasks)
-    plan = d.get("plan", [[j] for j in range(T)])
+    plan = d["plan"]
     plan_ok = c.need(isinstance(plan, list) and all(isinstance(p, list) and p and all(_is_int(i) for i in p)
                                                     for p in plan)
                      and sorted(i for p in plan for i in p) == list(range(T)),
                      "plan does not put each task in one phase")
-    learned = d.get("learned_in_phase", list(range(T)))
+    learned = d["learned_in_phase"]
     if c.need(isinstance(learned, list) and len(learned) == T and all(_is_int(v) for v in learned),
               f"learned_in_phase does not have {T} phase numbers") and plan_ok:
         c.need(all(j in plan[p] if 0 <= p < len(plan) else False for j, p in enumerate(learned)),
@@ -172,7 +183,7 @@ def _check(d: Any, c: _Checker) -> None:  # noqa: C901  (one flat list of checks
                 if not c.need(v is None or _is_number(v) and SCORE_RANGE[0] <= v <= SCORE_RANGE[1],
                               f"{key}[{i}][{j}] = {v!r} is not a score in [-1, 1] or null"):
                     break
-        Mm = d.get(f"{key}_metrics", [[None] * T for _ in M])
+        Mm = d[f"{key}_metrics"]
         if c.need(isinstance(Mm, list) and len(Mm) == len(M) and all(isinstance(r, list) and len(r) == T for r in Mm),
                   f"{key}_metrics does not have the shape of {key}"):
             for row in Mm:
@@ -189,8 +200,10 @@ def _check(d: Any, c: _Checker) -> None:  # noqa: C901  (one flat list of checks
         if not c.need(isinstance(m, dict), f"{key} is not an object"):
             continue
         for name, v in m.items():
-            if isinstance(v, list):
-                c.need(all(x is None or _is_number(x) for x in v), f"{key}.{name} holds a value that is not a number")
+            if name.endswith("_curve"):
+                c.need(isinstance(v, list), f"{key}.{name} is not a list")
+                c.need(isinstance(v, list) and all(x is None or _is_number(x) for x in v),
+                       f"{key}.{name} holds a value that is not a number")
             else:
                 c.need(v is None or _is_number(v), f"{key}.{name} = {v!r} is not a finite number or null")
     cost = d.get("cost", {})
