@@ -22,6 +22,7 @@ Start with:
   python -m benchmark sweep --strategies finetune,joint --seeds 0,1,2   a grid of runs
   python -m benchmark leaderboard runs                       a table, and ./leaderboard.csv
   python -m benchmark plot runs                              figures in ./figures/
+  python -m benchmark validate runs                          check run JSONs (schema, metrics, checkpoints)
 
 Offline: set CMTBENCH_DATA_DIR (or --data-dir) to a folder of Hub-shaped dataset mirrors.
 """
@@ -185,6 +186,12 @@ def cmd_run(args: argparse.Namespace) -> int:
     from benchmark.runner import Runner
 
     runner = Runner(config_from_args(args))
+    if args.resume and not runner.path.exists():
+        from benchmark.runstore import near_misses, settings_of
+
+        for name, diffs in near_misses(runner.out_dir, settings_of(runner.resolved))[:1]:
+            sys.stderr.write(f"warning: --resume found no run with these settings; {name} (same strategy, "
+                             f"stream and seed) differs in {', '.join(diffs[:4])}: starting a new run\n")
     record = runner.run()
     print(format_summary(record))
     print(f"results: {runner.path}")
@@ -231,14 +238,16 @@ def cmd_list(args: argparse.Namespace) -> int:
 def cmd_show(args: argparse.Namespace) -> int:
     from benchmark.results import format_summary, read_run
 
-    for path in args.runs:
-        if not Path(path).is_file():
-            raise UsageError(f"no run file at {path}")
+    bad = 0
+    for path in args.runs:  # a file that is not a valid run: one line, and on to the next
         try:
+            if not Path(path).is_file():
+                raise UsageError(f"no run file at {path}")
             print(format_summary(read_run(Path(path))))
-        except ValueError as exc:
-            raise UsageError(str(exc)) from None
-    return 0
+        except (ValueError, OSError) as exc:
+            sys.stderr.write(f"error: {exc}\n")
+            bad += 1
+    return 2 if bad else 0
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -325,7 +334,19 @@ def build_parser() -> argparse.ArgumentParser:
                    help="error bars and bands: Student-t 95%% confidence interval of the mean "
                         "(default) or ±1 standard error")
     p.set_defaults(func=cmd_plot)
+    p = _results_parser(sub, "validate", "check run JSONs: schema, metrics recomputed from R, checkpoints",
+                        "Check every run JSON under a folder: the schema, the summary metrics "
+                        "recomputed from R, R against R_metrics, the checkpoint an unfinished run "
+                        "names, and no absolute machine paths. One line per problem; exit 0 when "
+                        "clean, 1 when a problem is found.")
+    p.set_defaults(func=cmd_validate)
     return parser
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    from benchmark.validate import cmd_validate as validate
+
+    return validate(args)
 
 
 def cmd_tune(args: argparse.Namespace) -> int:

@@ -8,6 +8,7 @@ length-grouped sampling: on a CPU, padding tokens are the biggest waste of time.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import socket
 import zlib
@@ -68,8 +69,41 @@ def hub_reachable(timeout: float = 2.0) -> bool:
         return False
 
 
+def _local(path: str | os.PathLike) -> Path | None:
+    """A local path (not a URL or a Hub id that happens not to exist here)."""
+    text = str(path)
+    return None if "://" in text or not Path(text).exists() else Path(text)
+
+
+def content_cache_dir(files: Sequence[Path]) -> str:
+    """A `datasets` cache folder keyed by the files' contents. `datasets` keys the cache of local
+    files by their path's name and modification time only, so a file rewritten with the same
+    time, or another folder of the same name, would be served from the cache of the old one;
+    keyed by content, a changed data source is always read afresh."""
+    import datasets.config
+
+    h = hashlib.sha256()
+    for f in sorted(files):
+        h.update(f.name.encode() + b"\0")
+        with open(f, "rb") as fh:
+            for chunk in iter(lambda: fh.read(1 << 20), b""):
+                h.update(chunk)
+        h.update(b"\0")
+    return str(Path(datasets.config.HF_DATASETS_CACHE) / "cmtbench-local" / h.hexdigest()[:20])
+
+
+def _refuse_scripts(spec: TaskSpec, folder: Path) -> None:
+    """A dataset folder holding Python code is never loaded (a loading script would run it)."""
+    script = next((p for p in sorted(folder.rglob("*.py")) if not p.name.startswith(".")), None)
+    if script is not None:
+        raise UsageError(f"task {spec.name!r}: the data folder {folder.name!r} holds Python code "
+                         f"({script.relative_to(folder)}); loading scripts are never run: keep only "
+                         "data files (parquet, JSON, CSV) and a README in a mirror")
+
+
 def load_splits(spec: TaskSpec, data_dir: Path | None, load_test: bool = True) -> dict:
-    """The task's train and test splits as `datasets.Dataset`s (train only when not `load_test`)."""
+    """The task's train and test splits as `datasets.Dataset`s (train only when not `load_test`).
+    Local data is cached by content (`content_cache_dir`)."""
     import datasets
 
     datasets.disable_progress_bars()
@@ -80,8 +114,13 @@ def load_splits(spec: TaskSpec, data_dir: Path | None, load_test: bool = True) -
         for split, file in spec.data_files.items():
             if not load_test and split != spec.train_split:
                 continue
+            local = _local(file)
+            if local is not None and local.is_file() and not local.read_bytes().strip():
+                raise UsageError(f"task {spec.name!r}: its {split} file {local.name!r} is empty; give it "
+                                 "examples or name another file")
+            cache = {"cache_dir": content_cache_dir([local])} if local is not None and local.is_file() else {}
             try:
-                dsd[split] = datasets.load_dataset(spec.dataset, data_files={split: file})[split]
+                dsd[split] = datasets.load_dataset(spec.dataset, data_files={split: file}, **cache)[split]
             except Exception as exc:  # the builders raise many types (CastError, ArrowInvalid, ...)
                 first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
                 raise UsageError(f"task {spec.name!r}: cannot read {file!r} as {spec.dataset}: {first}") from exc
@@ -94,11 +133,14 @@ def load_splits(spec: TaskSpec, data_dir: Path | None, load_test: bool = True) -
                     f"data folder {str(data_dir)!r} has no {spec.mirror!r} mirror for task {spec.name!r}; "
                     f"{MIRROR_HINT}"
                 )
+            _refuse_scripts(spec, mirror)
             source = str(mirror)
+            files = [p for p in mirror.rglob("*") if p.is_file() and not p.name.startswith(".")]
+            cache = {"cache_dir": content_cache_dir(files)}
         else:
-            source = spec.dataset
+            source, cache = spec.dataset, {}
         try:
-            dsd = datasets.load_dataset(source, spec.config)
+            dsd = datasets.load_dataset(source, spec.config, **cache)
         except (ConnectionError, OSError) as exc:
             if data_dir is None:
                 raise UsageError(
@@ -147,6 +189,23 @@ class TaskData:
     available_train: int  # labelled rows of the training split, before validation and the cap
     validation: Examples | None = None  # held out from the training split; None when --val-size 0
     source: str = ""  # "hub", "data-dir:<mirror>", "embedded" or "files" (no machine paths)
+
+    @property
+    def fingerprint(self) -> str:
+        """sha256 of the examples as loaded (token ids, token types and labels of each split):
+        a run resumes only on the same data."""
+        h = hashlib.sha256()
+        for name in ("train", "validation", "test"):
+            ex = getattr(self, name)
+            h.update(f"{name}:{0 if ex is None else len(ex)}\n".encode())
+            if ex is None:
+                continue
+            for rows in (ex.input_ids, ex.token_type_ids or []):
+                lengths = np.fromiter((len(r) for r in rows), dtype=np.int64, count=len(rows))
+                h.update(lengths.tobytes())
+                h.update(np.fromiter((x for r in rows for x in r), dtype=np.int64).tobytes())
+            h.update(np.ascontiguousarray(ex.labels, dtype=np.float32).tobytes())
+        return h.hexdigest()
 
     def split(self, name: str) -> Examples:
         """The examples of split `name` ("train", "validation" or "test")."""
@@ -208,6 +267,12 @@ def _labels(ds, spec: TaskSpec, split: str) -> np.ndarray:
     if spec.regression:
         return labels
     labels[labels < 0] = np.nan  # GLUE marks hidden labels with -1
+    known = np.isfinite(labels)
+    fractional = labels[known][labels[known] != np.round(labels[known])]
+    if len(fractional):
+        raise UsageError(f"task {spec.name!r}: label {fractional[0]:g} in its {split} split is not a class "
+                         "number; a classification task needs whole-number labels (or label names), "
+                         "a regression task regression = true")
     if spec.label_map:
         known = np.isfinite(labels)
         if known.any() and labels[known].max() >= len(spec.label_map):
@@ -303,6 +368,11 @@ def prepare_task(
             out[split] = None
             continue
         part = source.select(chosen)
+        if warn is not None:
+            empty = sum(not t.strip() for t in _texts(part, spec.text_fields))
+            if empty:
+                warn(f"warning: task {spec.name!r}: {empty} of {len(chosen)} {split} examples have an "
+                     f"empty {'/'.join(spec.text_fields)}")
         out[split] = tokenize_split(part, spec, tokenizer, max_length, split_labels[chosen])
         if warn is not None and split != "validation":
             fields = (*spec.text_fields, *spec.pair_fields)

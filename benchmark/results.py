@@ -17,9 +17,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-SCHEMA_VERSION = 1
-STATUSES = ("running", "complete", "failed", "interrupted")
-REQUIRED_KEYS = ("schema_version", "run_id", "status", "run", "tasks", "phases", "R", "metrics")
+from benchmark.schema import REQUIRED_KEYS, SCHEMA_VERSION, STATUSES, upgrade, validate  # noqa: F401
 
 
 def now() -> str:
@@ -54,19 +52,23 @@ def write_json_atomic(path: Path, data: dict) -> None:
 
 
 def read_run(path: Path) -> dict:
-    """A run JSON, checked for the keys every run has; ValueError names what is wrong."""
+    """A run JSON, upgraded to the current schema version and validated (benchmark/schema.py);
+    ValueError names the file and what is wrong."""
     try:
         data = json.loads(Path(path).read_text())
-    except json.JSONDecodeError as exc:
-        raise ValueError(f"{path}: not valid JSON ({exc})") from exc
-    if not isinstance(data, dict):
-        raise ValueError(f"{path}: not a cmtbench run (top level is not an object)")
-    missing = [k for k in REQUIRED_KEYS if k not in data]
-    if missing:
-        raise ValueError(f"{path}: not a cmtbench run (missing {', '.join(missing)})")
-    if data["status"] not in STATUSES:
-        raise ValueError(f"{path}: unknown status {data['status']!r}")
-    return data
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise ValueError(f"{path}: not valid JSON ({exc})") from None
+    except RecursionError:
+        raise ValueError(f"{path}: not valid JSON (nested too deeply)") from None
+    return parse_run(data, str(path))
+
+
+def parse_run(data, where: str = "run record") -> dict:
+    """A decoded run record, upgraded and validated; ValueError `where: problem`."""
+    try:
+        return validate(upgrade(data))
+    except ValueError as exc:
+        raise ValueError(f"{where}: {exc}") from None
 
 
 def package_versions() -> dict[str, str]:
@@ -152,7 +154,7 @@ def format_summary(record: dict) -> str:
         lines.append("first-phase tasks: forgetting {}  final {};  added tasks: final {}  learning acc {}".format(
             *(_fmt(m.get(k)).strip() for k in ("first_forgetting", "first_final_average",
                                                "added_final_average", "added_learning_accuracy"))))
-    cost = record.get("cost", {})
+    cost = {k: v or 0 for k, v in (record.get("cost") or {}).items()}
     lines.append(
         f"params added {cost.get('params_added', 0):,} (heads {cost.get('head_params', 0):,}, "
         f"patches {cost.get('patch_params', 0):,}; {cost.get('params_added_per_task', 0):,.0f} per task); "

@@ -163,6 +163,9 @@ def resolve(cfg: RunConfig) -> ResolvedRun:
               else STREAMS.get(cfg.stream))
     order_seed = cfg.seed if cfg.order_seed is None else cfg.order_seed
     order_tasks, order = stream.ordered(cfg.order, order_seed)
+    if cfg.tasks is not None and not cfg.tasks:
+        raise UsageError("--tasks names no task; give task names (e.g. --tasks sst2,rte) or leave it "
+                         "out to run the stream's tasks")
     if cfg.tasks:
         tasks = list(cfg.tasks)
         if sorted(tasks) == sorted(stream.tasks):

@@ -14,7 +14,9 @@ write results after every phase, and resume from the last finished phase.
 from __future__ import annotations
 
 import dataclasses
+import errno
 import math
+import os
 import sys
 import time
 import traceback
@@ -46,6 +48,9 @@ from benchmark.runconfig import ResolvedRun, RunConfig, phase_plan, resolve  # n
 from benchmark.streamfile import is_stream_file
 from benchmark.tasks import resolve_tasks
 from strategies.base import Phase
+
+# errors of the disk, not of the run: one line, the finished phases kept, --resume once fixed
+DISK_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM, errno.EFBIG}
 
 
 def log(msg: str) -> None:
@@ -87,6 +92,10 @@ class Runner:
         if data_dir is not None or not data_mod.hub_reachable():
             data_mod.set_offline()
         tokenizer, encoder = load_pretrained(self.cfg.model)
+        limit = _position_limit(encoder.config)
+        if limit is not None and self.cfg.max_length > limit:
+            raise UsageError(f"--max-length {self.cfg.max_length} is beyond the {limit} positions model "
+                             f"{Path(self.cfg.model).name!r} has; give --max-length {limit} or less")
         specs = resolve_tasks(r.tasks)
         self.tasks = [
             data_mod.prepare_task(spec, i, tokenizer, data_dir, *r.caps(spec.name),
@@ -172,7 +181,7 @@ class Runner:
                  "train_examples": len(t.train), "available_train": t.available_train,
                  "validation_examples": len(t.validation) if t.validation is not None else 0,
                  "test_examples": len(t.test) if t.test is not None else 0,
-                 "num_labels": t.spec.num_labels,
+                 "num_labels": t.spec.num_labels, "fingerprint": t.fingerprint,
                  # the dataset split each of the run's splits comes from
                  "splits": {"train": t.spec.train_split, "validation": f"{t.spec.train_split} (held out)",
                             "test": t.spec.test_split if t.test is not None else None}}
@@ -215,23 +224,51 @@ class Runner:
 
     # -- the loop ------------------------------------------------------------------------------
     def run(self) -> dict:
+        _check_output_dir(self.out_dir)
         self.lock.probe()  # a live run with this id: refuse before reading anything
         existing = self._existing()
         if existing is not None and existing["status"] == "complete":
             log(f"run {self.run_id} is already complete: {self.path}")
             return existing
         self._load()
-        self.lock.acquire()
         try:
+            self.lock.acquire()
             return self._run_locked()
+        except OSError as exc:
+            if exc.errno not in DISK_ERRNOS:
+                raise
+            self._after_disk_error()
+            raise UsageError(f"cannot write in {self.out_dir}: {exc.strerror or exc}; the finished phases "
+                             "are kept: free space (or make the folder writable) and rerun with --resume") from None
         finally:
             self.lock.release()
+
+    def _after_disk_error(self) -> None:
+        """Remove what a failed write left beyond the last commit (the run JSON on disk is marked
+        failed by `_run_locked` when it could still be written)."""
+        keep = None
+        try:
+            ref = results.read_run(self.path).get("checkpoint") if self.path.exists() else None
+            keep = None if ref is None else Path(ref["file"]).name
+        except (OSError, ValueError):
+            return  # an unreadable record: leave its checkpoints alone
+        try:
+            runstore.clean_checkpoints(self.ckpt_path, keep)
+            for tmp in self.out_dir.glob(f".{self.path.name}.*.tmp"):
+                tmp.unlink(missing_ok=True)
+        except OSError:
+            pass
 
     def _run_locked(self) -> dict:
         existing = self._existing()  # again, under the lock
         if existing is not None and existing["status"] == "complete":
             return existing
         record = existing or self._new_record()
+        if existing is not None:  # the same configuration and data, or a refusal saying what differs
+            why = runstore.resume_mismatch(existing, self._new_record())
+            if why is not None:
+                raise UsageError(f"cannot resume {self.run_id}: {why}; rerun with the run's flags and "
+                                 "data, or choose another --output-dir")
         start = len(record["phases"])
         if start:
             self._restore(start, record)
@@ -247,7 +284,9 @@ class Runner:
             self._mark("interrupted", "KeyboardInterrupt")
             raise
         except Exception as exc:
-            self._mark("failed", "".join(traceback.format_exception_only(type(exc), exc)).strip())
+            text = (f"{type(exc).__name__}: {exc.strerror} (writing the run's files)" if isinstance(exc, OSError)
+                    and exc.errno in DISK_ERRNOS else "".join(traceback.format_exception_only(type(exc), exc)).strip())
+            self._mark("failed", text)  # no machine path: an OSError's file name stays out
             raise
         record["status"] = "complete"
         record["run"]["ended_at"] = results.now()
@@ -260,10 +299,14 @@ class Runner:
 
     def _mark(self, status: str, error: str) -> None:
         """Set the status of the run JSON on disk: the last committed phase, with its checkpoint
-        (a phase cut short between its checkpoint and its run JSON is not in it)."""
-        record = results.read_run(self.path)
-        record["status"], record["error"] = status, error
-        results.write_json_atomic(self.path, record)
+        (a phase cut short between its checkpoint and its run JSON is not in it). Best effort: a
+        disk that cannot take it leaves the record as it was."""
+        try:
+            record = results.read_run(self.path)
+            record["status"], record["error"] = status, error
+            results.write_json_atomic(self.path, record)
+        except (OSError, ValueError):
+            pass
 
     def _phase(self, record: dict, p: int) -> None:
         phase = Phase(p, [self.tasks[i] for i in self.plan[p]])
@@ -423,6 +466,29 @@ class Runner:
         state = runstore.load_checkpoint(self.out_dir, ref, self.run_id, start - 1, self.model, self.ctx.device)
         self.strategy.load_state_dict(state)
         runstore.clean_checkpoints(self.ckpt_path, Path(ref["file"]).name)  # a later phase cut short
+
+
+def _check_output_dir(out_dir: Path) -> None:
+    """--output-dir is a folder we can write in (or can be made in one)."""
+    existing = out_dir
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        what = "is a file" if existing == out_dir else f"is inside {existing}, which is a file"
+        raise UsageError(f"--output-dir {out_dir} {what}, not a folder; choose another --output-dir")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise UsageError(f"--output-dir {out_dir} is not writable ({existing} is read-only); choose "
+                         "another --output-dir")
+
+
+def _position_limit(config) -> int | None:
+    """Tokens the model can position (RoBERTa-like models reserve padding_idx + 1 positions)."""
+    limit = getattr(config, "max_position_embeddings", None)
+    if not isinstance(limit, int):
+        return None
+    if getattr(config, "model_type", "") in ("roberta", "xlm-roberta", "camembert", "longformer"):
+        limit -= (getattr(config, "pad_token_id", 1) or 0) + 1
+    return limit
 
 
 def _as_given(path: str) -> str:

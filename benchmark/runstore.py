@@ -428,3 +428,91 @@ class RunLock:
             self.owner.unlink(missing_ok=True)
             self.lock.release()
             self.lock = None
+
+
+# -- what a resumed run must share with the run it continues ----------------------------------------
+# run-record settings that change the numbers (the run id is a hash of them; compared one by one
+# so that a refusal can say which differs)
+SETTINGS = ("strategy", "strategy_config", "stream", "order", "scenario", "sampler", "sampler_config",
+            "mtl_tasks", "seed", "model", "pooling", "max_length", "max_train", "max_eval",
+            "max_train_by_task", "max_eval_by_task", "epochs", "steps", "val_size", "evaluate_test",
+            "batch_size", "precision", "fwt")
+
+
+def _plain(value: Any) -> Any:
+    """As it reads back from JSON (tuples are lists, keys are strings)."""
+    return json.loads(json.dumps(value, default=str))
+
+
+def settings_of(resolved) -> dict:
+    """A resolved run's settings as its run record will hold them (see SETTINGS)."""
+    import dataclasses
+
+    cfg = resolved.config
+    return {"strategy": cfg.strategy, "strategy_config": dataclasses.asdict(resolved.strategy_config),
+            "stream": resolved.stream, "order": resolved.order, "scenario": resolved.scenario,
+            "sampler": cfg.sampler, "sampler_config": dataclasses.asdict(resolved.sampler.config),
+            "mtl_tasks": cfg.mtl_tasks, "seed": cfg.seed, "model": cfg.model, "pooling": cfg.pooling,
+            "max_length": cfg.max_length, "max_train": resolved.max_train, "max_eval": resolved.max_eval,
+            "max_train_by_task": resolved.max_train_by_task, "max_eval_by_task": resolved.max_eval_by_task,
+            "epochs": cfg.epochs, "steps": cfg.steps, "val_size": cfg.val_size,
+            "evaluate_test": cfg.evaluate_test, "batch_size": cfg.batch_size, "precision": cfg.precision,
+            "fwt": cfg.fwt}
+
+
+def _short(value: Any) -> str:
+    text = json.dumps(value, sort_keys=True, default=str)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def setting_differences(old: dict, new: dict) -> list[str]:
+    """'key (old -> new)' for each setting both runs record and that differs; strategy settings
+    one by one."""
+    out = []
+    for key in SETTINGS:
+        if key not in old or key not in new:
+            continue
+        a, b = _plain(old[key]), _plain(new[key])
+        if a == b:
+            continue
+        if isinstance(a, dict) and isinstance(b, dict):
+            out += [f"{key}.{k} ({_short(a.get(k))} -> {_short(b.get(k))})"
+                    for k in sorted(set(a) | set(b)) if a.get(k) != b.get(k)]
+        else:
+            out.append(f"{key} ({_short(a)} -> {_short(b)})")
+    return out
+
+
+def resume_mismatch(stored: dict, fresh: dict) -> str | None:
+    """Why the run `fresh` (a new record of this configuration and data) cannot continue the
+    stored record, or None: other tasks, other settings, or other data (task fingerprints)."""
+    if stored["tasks"] != fresh["tasks"]:
+        return f"its tasks differ ({','.join(stored['tasks'])} -> {','.join(fresh['tasks'])})"
+    diffs = setting_differences(stored["run"], fresh["run"])
+    if diffs:
+        return f"its settings differ: {', '.join(diffs[:4])}{' ...' if len(diffs) > 4 else ''}"
+    for old, new in zip(stored.get("task_info") or [], fresh["task_info"]):
+        if old.get("fingerprint") and old["fingerprint"] != new["fingerprint"]:
+            counts = [f"{k.split('_')[0]} {old.get(k)} -> {new.get(k)}"
+                      for k in ("train_examples", "validation_examples", "test_examples") if old.get(k) != new.get(k)]
+            detail = ", ".join(counts) if counts else "the same counts, other examples"
+            return f"the data of task {new['name']!r} differs from the data it was run on ({detail})"
+    return None
+
+
+def near_misses(out_dir: Path, settings: dict) -> list[tuple[str, list[str]]]:
+    """Runs in `out_dir` with the same strategy, stream and seed as `settings` but other settings:
+    (file name, differences), for a --resume that finds no run of its own."""
+    from benchmark.results import read_run
+
+    found = []
+    for path in sorted(Path(out_dir).glob("*.json")) if Path(out_dir).is_dir() else []:
+        try:
+            run = read_run(path)["run"]
+        except (OSError, ValueError):
+            continue
+        if all(run.get(k) == settings[k] for k in ("strategy", "stream", "seed")):
+            diffs = setting_differences(run, settings)
+            if diffs:
+                found.append((path.name, diffs))
+    return found

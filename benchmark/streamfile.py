@@ -98,6 +98,8 @@ def _task(path: Path, i: int, entry: Any, allow_outside_data: bool = False) -> T
         raise UsageError(f"{where}: each task needs at least a 'name'")
     _check_keys(where, entry, TASK_KEYS)
     name = check_name(f"{where}: the task name", entry["name"])
+    if "." in name:  # a task name keys the model's heads, where a '.' would mean a submodule
+        raise UsageError(f"{where}: the task name {name!r} holds a '.'; use '_' or '-' instead")
     where = f"stream file {path.name}, task {name!r}"
     if set(entry) == {"name"}:
         return TASKS.get(name)  # a built-in task

@@ -71,7 +71,7 @@ def test_run_show_and_rerun(tiny_args, tmp_path, capsys):
     (path,) = (tmp_path / "out").glob("*.json")
     before = path.read_text()
     assert main(["show", str(path)]) == 0
-    assert "R (score x100" in capsys.readouterr().out
+    assert "R on test (score x100" in capsys.readouterr().out
     # the same run again without --resume refuses and leaves the results alone
     assert main(["run", *tiny_args]) == 2
     assert "add --resume" in capsys.readouterr().err
@@ -110,7 +110,8 @@ def test_no_data_folder_and_no_hub_fails_fast_with_a_hint(tiny_model, tmp_path, 
     monkeypatch.delenv("CMTBENCH_DATA_DIR", raising=False)
     monkeypatch.setenv("HF_DATASETS_CACHE", str(tmp_path / "empty-cache"))  # nothing cached either
     t0 = time.perf_counter()
-    rc = main(["run", "--tasks", "sst2", "--model", str(tiny_model), "--output-dir", str(tmp_path / "o")])
+    rc = main(["run", "--tasks", "sst2", "--model", str(tiny_model), "--max-length", "32",
+               "--output-dir", str(tmp_path / "o")])
     err = capsys.readouterr().err
     assert rc == 2 and err.count("\n") == 1
     assert "CMTBENCH_DATA_DIR" in err and "unreachable" in err

@@ -120,7 +120,7 @@ def test_bad_data_in_a_stream_file_is_one_line_at_run_time(stream_dir, tiny_mode
         w.writeheader()
         w.writerows(rows)
     rc = main(["run", "--stream", str(stream_dir / "stream.toml"), "--model", str(tiny_model),
-               "--output-dir", str(stream_dir / "o"), "--quiet"])
+               "--max-length", "32", "--output-dir", str(stream_dir / "o"), "--quiet"])
     err = capsys.readouterr().err
     assert rc == 2 and message in err and err.count("\n") == 1
     assert not (stream_dir / "o").exists()
