@@ -25,7 +25,15 @@ import torch.nn.functional as F
 
 from benchmark.data import Batch, Examples
 from benchmark.errors import UsageError
-from strategies.base import BaseStrategy, Phase, SearchSpace, StateSize, StrategyConfig, count_floats, register
+from strategies.base import (
+    BaseStrategy,
+    Phase,
+    SearchSpace,
+    StateSize,
+    StrategyConfig,
+    count_floats,
+    register,
+)
 
 
 @dataclass

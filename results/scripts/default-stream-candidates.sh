@@ -4,10 +4,13 @@
 # from train, 500 test), one epoch, seeds 0-2. A task qualifies when its single-task validation
 # score sits at least 10 points above its majority-class score in every seed
 # (`python results/tables.py references results/runs/candidates`). glue-small's four tasks are
-# measured by results/scripts/glue-small-references.sh. Resumable: rerun to continue.
+# measured by results/scripts/glue-small-references.sh; CoLA is left out (its MCC stays near 0 at
+# these caps in the committed sampler and mtl-then-add runs). Resumable: rerun to continue.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-for task in agnews qnli dbpedia yelp yahoo imdb mnli qqp cola amazon; do
-  python -m benchmark sweep --strategies independent --tasks "$task" --seeds 0,1,2 \
-    --max-train 1000 --max-eval 500 --quiet --output-dir results/runs/candidates
+for seed in 0 1 2; do  # every task at seed 0 first, so a partial measurement covers them all
+  for task in agnews qnli dbpedia yelp mnli yahoo; do
+    python -m benchmark sweep --strategies independent --tasks "$task" --seeds "$seed" \
+      --max-train 1000 --max-eval 500 --quiet --output-dir results/runs/candidates
+  done
 done
