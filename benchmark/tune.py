@@ -124,8 +124,11 @@ def tune(base, *, trials: int, seeds: list[int], objective: str = "final_average
     model_name = Path(base.model.rstrip("/")).name or base.model
     name = study_name or f"{base.strategy}_{resolved.stream}_{'+'.join(resolved.tasks)}_{model_name}"
     optuna.logging.set_verbosity(optuna.logging.WARNING)
+    # TPE starts with random trials (10 by default); with a small budget half of it is random
+    # start-up and half is TPE, so that a study of 8 trials is more than a random search
+    sampler = optuna.samplers.TPESampler(seed=sampler_seed, n_startup_trials=min(10, max(3, trials // 2)))
     study = optuna.create_study(study_name=name, storage=storage, direction="maximize",
-                                sampler=optuna.samplers.TPESampler(seed=sampler_seed), load_if_exists=True)
+                                sampler=sampler, load_if_exists=True)
     # A trial killed mid-way stays RUNNING in the storage (another machine may still be running
     # it in a shared study): it is not counted, and a new trial takes its place.
 
