@@ -199,21 +199,29 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_list(args: argparse.Namespace) -> int:
+    from benchmark.api import STRATEGIES
     from benchmark.config import describe_config
     from benchmark.samplers import SAMPLERS
     from benchmark.tasks import STREAMS, TASKS
-    from strategies.base import STRATEGIES
 
     if args.strategy:
         cls = STRATEGIES.get(args.strategy)
-        print(f"{args.strategy}: {(cls.__doc__ or '').strip().splitlines()[0]}")
+        print(f"{args.strategy}: {_first_line(cls)}")
         print(f"scenarios: {', '.join(cls.scenarios)}\nsettings (--set KEY=VALUE):")
         for name, tp, default, help_ in describe_config(cls.Config):
             print(f"  {name:<16} {tp:<10} default {default!s:<10} {help_}")
         return 0
+    from data_selection import SELECTORS
+
     print("strategies:")
     for name, cls in STRATEGIES.items():
-        print(f"  {name:<18} {(cls.__doc__ or '').strip().splitlines()[0]}")
+        print(f"  {name:<18} {_first_line(cls)}")
+    print("selectors (coreset-replay --set selector=NAME):")
+    for name, cls in SELECTORS.items():
+        print(f"  {name:<18} {_first_line(cls)}")
+    for registry in (STRATEGIES, SELECTORS):
+        for name, why in registry.broken().items():
+            print(f"  {name:<18} NOT AVAILABLE: {why}")
     print("streams:")
     for name, s in STREAMS.items():
         caps = f" [caps {s.max_train}/{s.max_eval}]" if s.max_train or s.max_eval else ""
@@ -233,6 +241,10 @@ def cmd_list(args: argparse.Namespace) -> int:
         kind = "regression" if t.regression else f"{t.num_labels} classes"
         print(f"  {name:<18} {t.dataset}{cfg}, {kind}, score = mean of {'+'.join(t.main)}")
     return 0
+
+
+def _first_line(obj: object) -> str:
+    return next(iter((obj.__doc__ or "").strip().splitlines()), "")
 
 
 def cmd_show(args: argparse.Namespace) -> int:

@@ -14,10 +14,10 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
+from benchmark.api import Phase
 from benchmark.data import Batch, Examples, TaskData, collate
 from benchmark.model import MultiTaskModel
 from benchmark.samplers import PROPORTIONAL, DataUsage, PhaseDraws, TaskSampler
-from strategies.base import Phase
 
 
 class BatchPlan:

@@ -11,12 +11,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from benchmark.api import STRATEGIES, Strategy
 from benchmark.config import build_config
 from benchmark.errors import UsageError
 from benchmark.samplers import PROPORTIONAL, SAMPLERS, TaskSampler
 from benchmark.streamfile import is_stream_file, load_stream_file
 from benchmark.tasks import DEFAULT_STREAM, SCENARIOS, STREAMS, resolve_tasks
-from strategies.base import STRATEGIES, BaseStrategy
 
 
 @dataclass
@@ -114,7 +114,7 @@ class ResolvedRun:
     """The config with the stream resolved: what actually runs."""
 
     config: RunConfig
-    strategy_cls: type[BaseStrategy]
+    strategy_cls: type[Strategy]
     strategy_config: Any
     stream: str
     order: str
@@ -203,6 +203,10 @@ def resolve(cfg: RunConfig) -> ResolvedRun:
     if cfg.mtl_tasks is not None:
         if cfg.mtl_tasks > len(tasks):
             raise UsageError(f"--mtl-tasks {cfg.mtl_tasks} is more than the {len(tasks)} tasks of the run")
+        from strategies.base import (
+            BaseStrategy,  # imported when a run is resolved, not with the harness
+        )
+
         if strategy_cls.plan is not BaseStrategy.plan:
             raise UsageError(f"--mtl-tasks replaces the one-task-per-phase plan, and strategy {cfg.strategy!r} "
                              "plans its own phases (joint already trains every task in one phase)")
@@ -246,7 +250,7 @@ def _resolve_caps(kind: str, tasks: list[str], flag: int | None, flag_by_task: d
     return default, per_task
 
 
-def phase_plan(strategy: BaseStrategy, num_tasks: int, mtl_tasks: int | None) -> list[list[int]]:
+def phase_plan(strategy: Strategy, num_tasks: int, mtl_tasks: int | None) -> list[list[int]]:
     """Stream positions per phase: the strategy's plan, or with `mtl_tasks` = k (mtl-then-add)
     the first k tasks together and then one task per phase."""
     if mtl_tasks is None:

@@ -27,6 +27,7 @@ import torch
 
 from benchmark import data as data_mod
 from benchmark import metrics, reference, results, runstore
+from benchmark.api import Phase
 from benchmark.context import (  # noqa: F401  (re-exported: older code and checkpoints name them here)
     BatchPlan,
     GradientTracker,
@@ -47,7 +48,6 @@ from benchmark.model import (
 from benchmark.runconfig import ResolvedRun, RunConfig, phase_plan, resolve  # noqa: F401  (re-exported)
 from benchmark.streamfile import is_stream_file
 from benchmark.tasks import resolve_tasks
-from strategies.base import Phase
 
 # errors of the disk, not of the run: one line, the finished phases kept, --resume once fixed
 DISK_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM, errno.EFBIG}

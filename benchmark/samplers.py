@@ -37,8 +37,8 @@ from benchmark.errors import UsageError
 from benchmark.registry import Registry
 
 if TYPE_CHECKING:
+    from benchmark.api import Phase
     from benchmark.context import RunContext
-    from strategies.base import Phase
 
 Draw = tuple[TaskData, list[int]]  # a batch of one task: the task and its example positions
 
