@@ -15,30 +15,13 @@ from typing import TYPE_CHECKING, Any, ClassVar, Protocol, TypeVar, runtime_chec
 
 import torch
 
-from benchmark.data import Batch, TaskData
+from benchmark.data import Batch
+from benchmark.phase import Phase
 from benchmark.registry import Registry
 
 if TYPE_CHECKING:
     from benchmark.context import RunContext
     from benchmark.model import MultiTaskModel
-
-
-@dataclass
-class Phase:
-    """One training phase: usually a single task; several when a strategy trains them together."""
-
-    index: int
-    tasks: list[TaskData]
-
-    @property
-    def task(self) -> TaskData:
-        if len(self.tasks) != 1:
-            raise RuntimeError(f"phase {self.index} trains {len(self.tasks)} tasks, not one")
-        return self.tasks[0]
-
-    @property
-    def names(self) -> list[str]:
-        return [t.name for t in self.tasks]
 
 
 @dataclass
@@ -129,3 +112,7 @@ def checkpointable(cls: C) -> C:
                          f"({CHECKPOINT_CLASSES[name].__module__})")
     CHECKPOINT_CLASSES[name] = cls
     return cls
+
+
+__all__ = ["CHECKPOINT_CLASSES", "STRATEGIES", "Phase", "StateSize", "Strategy", "checkpointable",
+           "count_floats"]

@@ -14,9 +14,9 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from benchmark.api import Phase
 from benchmark.data import Batch, Examples, TaskData, collate
 from benchmark.model import MultiTaskModel
+from benchmark.phase import Phase
 from benchmark.samplers import PROPORTIONAL, DataUsage, PhaseDraws, TaskSampler
 
 

@@ -4,6 +4,7 @@ against the registries (`resolve`: strategy, stream, order, scenario, sampler, c
 
 from __future__ import annotations
 
+import argparse
 import dataclasses
 import hashlib
 import json
@@ -12,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmark.api import STRATEGIES, Strategy
-from benchmark.config import build_config
+from benchmark.config import build_config, parse_assignments
 from benchmark.errors import UsageError
 from benchmark.samplers import PROPORTIONAL, SAMPLERS, TaskSampler
 from benchmark.streamfile import is_stream_file, load_stream_file
@@ -107,6 +108,30 @@ class RunConfig:
         # per-task caps enter the run id as resolved (ResolvedRun.run_id), stream-file caps included
         del d["max_train_by_task"], d["max_eval_by_task"]
         return {k: v for k, v in d.items() if k not in self.NON_IDENTITY}
+
+
+def split_caps(value) -> tuple[int | None, dict[str, int]]:
+    """A cap from the command line (`cap_spec`) or a grid file (an int) as (default, per task)."""
+    return value if isinstance(value, tuple) else (value, {})
+
+
+def config_from_args(args: argparse.Namespace) -> RunConfig:
+    """The RunConfig of parsed run flags (benchmark.__main__.add_run_arguments)."""
+    settings = parse_assignments(args.settings)
+    if args.lr is not None:
+        settings["lr"] = str(args.lr)
+    return RunConfig(
+        strategy=args.strategy, strategy_config=settings, stream=args.stream, tasks=args.tasks,
+        order=args.order, order_seed=args.order_seed, scenario=args.scenario, model=args.model, pooling=args.pooling, max_length=args.max_length,
+        sampler=args.sampler, sampler_config=parse_assignments(args.sampler_settings), mtl_tasks=args.mtl_tasks,
+        seed=args.seed, epochs=args.epochs, steps=args.steps, val_size=args.val_size,
+        **dict(zip(("max_train", "max_train_by_task"), split_caps(args.max_train))),
+        **dict(zip(("max_eval", "max_eval_by_task"), split_caps(args.max_eval))),
+        batch_size=args.batch_size, eval_batch_size=args.eval_batch_size, precision=args.precision,
+        fwt=args.fwt, device=args.device, output_dir=args.output_dir, data_dir=args.data_dir,
+        resume=args.resume, keep_checkpoint=args.keep_checkpoint, progress=not args.quiet,
+        tuned=args.tuned, allow_outside_data=bool(getattr(args, "allow_outside_data", False)),
+    )
 
 
 @dataclass
