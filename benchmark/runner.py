@@ -28,13 +28,7 @@ import torch
 from benchmark import data as data_mod
 from benchmark import metrics, reference, results, runstore
 from benchmark.api import Phase
-from benchmark.context import (  # noqa: F401  (re-exported: older code and checkpoints name them here)
-    BatchPlan,
-    GradientTracker,
-    RunContext,
-    peak_memory_mb,
-    set_seed,
-)
+from benchmark.context import GradientTracker, RunContext, peak_memory_mb, set_seed
 from benchmark.data import TaskData
 from benchmark.errors import UsageError
 from benchmark.evaluate import evaluate
@@ -45,7 +39,7 @@ from benchmark.model import (
     load_pretrained,
     param_snapshot,
 )
-from benchmark.runconfig import ResolvedRun, RunConfig, phase_plan, resolve  # noqa: F401  (re-exported)
+from benchmark.runconfig import RunConfig, phase_plan, resolve
 from benchmark.streamfile import is_stream_file
 from benchmark.tasks import resolve_tasks
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from benchmark.runner import RunConfig
+from benchmark.runconfig import RunConfig
 from benchmark.tasks import TASKS
 from benchmark.testing import COLOURS, make_synthetic_task, make_tiny_model
 
