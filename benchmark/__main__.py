@@ -155,34 +155,9 @@ def cap_spec(text: str) -> int | tuple[int | None, dict[str, int]]:
     return default if not per_task else (default, per_task)
 
 
-def split_caps(value) -> tuple[int | None, dict[str, int]]:
-    """A cap from the command line (`cap_spec`) or a grid file (an int) as (default, per task)."""
-    return value if isinstance(value, tuple) else (value, {})
-
-
-def config_from_args(args: argparse.Namespace):
-    from benchmark.config import parse_assignments
-    from benchmark.runconfig import RunConfig
-
-    settings = parse_assignments(args.settings)
-    if args.lr is not None:
-        settings["lr"] = str(args.lr)
-    return RunConfig(
-        strategy=args.strategy, strategy_config=settings, stream=args.stream, tasks=args.tasks,
-        order=args.order, order_seed=args.order_seed, scenario=args.scenario, model=args.model, pooling=args.pooling, max_length=args.max_length,
-        sampler=args.sampler, sampler_config=parse_assignments(args.sampler_settings), mtl_tasks=args.mtl_tasks,
-        seed=args.seed, epochs=args.epochs, steps=args.steps, val_size=args.val_size,
-        **dict(zip(("max_train", "max_train_by_task"), split_caps(args.max_train))),
-        **dict(zip(("max_eval", "max_eval_by_task"), split_caps(args.max_eval))),
-        batch_size=args.batch_size, eval_batch_size=args.eval_batch_size, precision=args.precision,
-        fwt=args.fwt, device=args.device, output_dir=args.output_dir, data_dir=args.data_dir,
-        resume=args.resume, keep_checkpoint=args.keep_checkpoint, progress=not args.quiet,
-        tuned=args.tuned, allow_outside_data=bool(getattr(args, "allow_outside_data", False)),
-    )
-
-
 def cmd_run(args: argparse.Namespace) -> int:
     from benchmark.results import format_summary
+    from benchmark.runconfig import config_from_args
     from benchmark.runner import Runner
 
     runner = Runner(config_from_args(args))
@@ -199,21 +174,29 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_list(args: argparse.Namespace) -> int:
+    from benchmark.api import STRATEGIES
     from benchmark.config import describe_config
     from benchmark.samplers import SAMPLERS
     from benchmark.tasks import STREAMS, TASKS
-    from strategies.base import STRATEGIES
 
     if args.strategy:
         cls = STRATEGIES.get(args.strategy)
-        print(f"{args.strategy}: {(cls.__doc__ or '').strip().splitlines()[0]}")
+        print(f"{args.strategy}: {_first_line(cls)}")
         print(f"scenarios: {', '.join(cls.scenarios)}\nsettings (--set KEY=VALUE):")
         for name, tp, default, help_ in describe_config(cls.Config):
             print(f"  {name:<16} {tp:<10} default {default!s:<10} {help_}")
         return 0
+    from data_selection import SELECTORS
+
     print("strategies:")
     for name, cls in STRATEGIES.items():
-        print(f"  {name:<18} {(cls.__doc__ or '').strip().splitlines()[0]}")
+        print(f"  {name:<18} {_first_line(cls)}")
+    print("selectors (coreset-replay --set selector=NAME):")
+    for name, cls in SELECTORS.items():
+        print(f"  {name:<18} {_first_line(cls)}")
+    for registry in (STRATEGIES, SELECTORS):
+        for name, why in registry.broken().items():
+            print(f"  {name:<18} NOT AVAILABLE: {why}")
     print("streams:")
     for name, s in STREAMS.items():
         caps = f" [caps {s.max_train}/{s.max_eval}]" if s.max_train or s.max_eval else ""
@@ -233,6 +216,10 @@ def cmd_list(args: argparse.Namespace) -> int:
         kind = "regression" if t.regression else f"{t.num_labels} classes"
         print(f"  {name:<18} {t.dataset}{cfg}, {kind}, score = mean of {'+'.join(t.main)}")
     return 0
+
+
+def _first_line(obj: object) -> str:
+    return next(iter((obj.__doc__ or "").strip().splitlines()), "")
 
 
 def cmd_show(args: argparse.Namespace) -> int:
@@ -350,6 +337,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 
 def cmd_tune(args: argparse.Namespace) -> int:
+    from benchmark.runconfig import config_from_args
     from benchmark.tune import tune, tuned_file, write_tuned
 
     base = config_from_args(args)

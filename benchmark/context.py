@@ -16,8 +16,8 @@ import torch
 
 from benchmark.data import Batch, Examples, TaskData, collate
 from benchmark.model import MultiTaskModel
+from benchmark.phase import Phase
 from benchmark.samplers import PROPORTIONAL, DataUsage, PhaseDraws, TaskSampler
-from strategies.base import Phase
 
 
 class BatchPlan:

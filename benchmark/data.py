@@ -41,13 +41,11 @@ def resolve_data_dir(data_dir: str | os.PathLike | None) -> Path | None:
     return path
 
 
-def set_offline(offline: bool = True) -> None:
+def set_offline() -> None:
     """Switch the Hugging Face libraries to offline mode (no network retries).
 
     The variables are read at import, so the already imported modules' flags are set too.
     """
-    if not offline:
-        return
     os.environ["HF_DATASETS_OFFLINE"] = "1"
     os.environ["HF_HUB_OFFLINE"] = "1"
     import datasets.config

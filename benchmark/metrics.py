@@ -20,10 +20,6 @@ def as_array(R: Matrix) -> np.ndarray:
     return np.array([[np.nan if v is None else v for v in row] for row in R], dtype=float)
 
 
-def sequential_learned(num_tasks: int) -> list[int]:
-    return list(range(num_tasks))
-
-
 def _mean(values: list[float]) -> float | None:
     return float(np.mean(values)) if values else None
 

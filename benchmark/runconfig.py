@@ -4,6 +4,7 @@ against the registries (`resolve`: strategy, stream, order, scenario, sampler, c
 
 from __future__ import annotations
 
+import argparse
 import dataclasses
 import hashlib
 import json
@@ -11,12 +12,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from benchmark.config import build_config
+from benchmark.api import STRATEGIES, Strategy
+from benchmark.config import build_config, parse_assignments
 from benchmark.errors import UsageError
 from benchmark.samplers import PROPORTIONAL, SAMPLERS, TaskSampler
 from benchmark.streamfile import is_stream_file, load_stream_file
 from benchmark.tasks import DEFAULT_STREAM, SCENARIOS, STREAMS, resolve_tasks
-from strategies.base import STRATEGIES, BaseStrategy
 
 
 @dataclass
@@ -109,12 +110,36 @@ class RunConfig:
         return {k: v for k, v in d.items() if k not in self.NON_IDENTITY}
 
 
+def split_caps(value) -> tuple[int | None, dict[str, int]]:
+    """A cap from the command line (`cap_spec`) or a grid file (an int) as (default, per task)."""
+    return value if isinstance(value, tuple) else (value, {})
+
+
+def config_from_args(args: argparse.Namespace) -> RunConfig:
+    """The RunConfig of parsed run flags (benchmark.__main__.add_run_arguments)."""
+    settings = parse_assignments(args.settings)
+    if args.lr is not None:
+        settings["lr"] = str(args.lr)
+    return RunConfig(
+        strategy=args.strategy, strategy_config=settings, stream=args.stream, tasks=args.tasks,
+        order=args.order, order_seed=args.order_seed, scenario=args.scenario, model=args.model, pooling=args.pooling, max_length=args.max_length,
+        sampler=args.sampler, sampler_config=parse_assignments(args.sampler_settings), mtl_tasks=args.mtl_tasks,
+        seed=args.seed, epochs=args.epochs, steps=args.steps, val_size=args.val_size,
+        **dict(zip(("max_train", "max_train_by_task"), split_caps(args.max_train))),
+        **dict(zip(("max_eval", "max_eval_by_task"), split_caps(args.max_eval))),
+        batch_size=args.batch_size, eval_batch_size=args.eval_batch_size, precision=args.precision,
+        fwt=args.fwt, device=args.device, output_dir=args.output_dir, data_dir=args.data_dir,
+        resume=args.resume, keep_checkpoint=args.keep_checkpoint, progress=not args.quiet,
+        tuned=args.tuned, allow_outside_data=bool(getattr(args, "allow_outside_data", False)),
+    )
+
+
 @dataclass
 class ResolvedRun:
     """The config with the stream resolved: what actually runs."""
 
     config: RunConfig
-    strategy_cls: type[BaseStrategy]
+    strategy_cls: type[Strategy]
     strategy_config: Any
     stream: str
     order: str
@@ -203,6 +228,10 @@ def resolve(cfg: RunConfig) -> ResolvedRun:
     if cfg.mtl_tasks is not None:
         if cfg.mtl_tasks > len(tasks):
             raise UsageError(f"--mtl-tasks {cfg.mtl_tasks} is more than the {len(tasks)} tasks of the run")
+        from strategies.base import (
+            BaseStrategy,  # imported when a run is resolved, not with the harness
+        )
+
         if strategy_cls.plan is not BaseStrategy.plan:
             raise UsageError(f"--mtl-tasks replaces the one-task-per-phase plan, and strategy {cfg.strategy!r} "
                              "plans its own phases (joint already trains every task in one phase)")
@@ -246,7 +275,7 @@ def _resolve_caps(kind: str, tasks: list[str], flag: int | None, flag_by_task: d
     return default, per_task
 
 
-def phase_plan(strategy: BaseStrategy, num_tasks: int, mtl_tasks: int | None) -> list[list[int]]:
+def phase_plan(strategy: Strategy, num_tasks: int, mtl_tasks: int | None) -> list[list[int]]:
     """Stream positions per phase: the strategy's plan, or with `mtl_tasks` = k (mtl-then-add)
     the first k tasks together and then one task per phase."""
     if mtl_tasks is None:

@@ -27,13 +27,8 @@ import torch
 
 from benchmark import data as data_mod
 from benchmark import metrics, reference, results, runstore
-from benchmark.context import (  # noqa: F401  (re-exported: older code and checkpoints name them here)
-    BatchPlan,
-    GradientTracker,
-    RunContext,
-    peak_memory_mb,
-    set_seed,
-)
+from benchmark.api import Phase
+from benchmark.context import GradientTracker, RunContext, peak_memory_mb, set_seed
 from benchmark.data import TaskData
 from benchmark.errors import UsageError
 from benchmark.evaluate import evaluate
@@ -44,10 +39,9 @@ from benchmark.model import (
     load_pretrained,
     param_snapshot,
 )
-from benchmark.runconfig import ResolvedRun, RunConfig, phase_plan, resolve  # noqa: F401  (re-exported)
+from benchmark.runconfig import RunConfig, phase_plan, resolve
 from benchmark.streamfile import is_stream_file
 from benchmark.tasks import resolve_tasks
-from strategies.base import Phase
 
 # errors of the disk, not of the run: one line, the finished phases kept, --resume once fixed
 DISK_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM, errno.EFBIG}

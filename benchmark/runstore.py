@@ -92,10 +92,11 @@ def _atomic(path: Path, write) -> None:
 
 # -- strategy state: an explicit codec ------------------------------------------------------------
 def _known_classes() -> dict[str, type]:
+    """Examples, and the classes strategies marked `@checkpointable` (benchmark/api.py)."""
+    from benchmark.api import CHECKPOINT_CLASSES
     from benchmark.data import Examples
-    from data_selection.memory import ReplayMemory
 
-    return {"Examples": Examples, "ReplayMemory": ReplayMemory}
+    return {**CHECKPOINT_CLASSES, "Examples": Examples}
 
 
 class _Encoder:
@@ -150,8 +151,8 @@ class _Encoder:
             return {"__t": name, "vars": self.encode(dict(vars(obj)), f"{where}.vars")}
         raise UsageError(f"cannot checkpoint strategy state {where}: type {type(obj).__module__}."
                          f"{type(obj).__qualname__} is not one the checkpoint format knows (tensors, "
-                         "numpy arrays, numbers, strings, lists, tuples, dicts, Examples, ReplayMemory, "
-                         "a copy of the model); it is never pickled")
+                         "numpy arrays, numbers, strings, lists, tuples, dicts, Examples, a copy of the "
+                         "model, classes marked @checkpointable); it is never pickled")
 
     def ragged(self, rows: list[list[int]]) -> dict:
         lengths = torch.tensor([len(r) for r in rows], dtype=torch.int64)

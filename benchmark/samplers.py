@@ -27,7 +27,7 @@ import math
 from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
 import numpy as np
 import torch
@@ -37,10 +37,25 @@ from benchmark.errors import UsageError
 from benchmark.registry import Registry
 
 if TYPE_CHECKING:
-    from benchmark.context import RunContext
-    from strategies.base import Phase
+    import contextlib
+    from collections.abc import Sequence
+
+    from benchmark.data import Batch, Examples
+    from benchmark.model import MultiTaskModel
+    from benchmark.phase import Phase
 
 Draw = tuple[TaskData, list[int]]  # a batch of one task: the task and its example positions
+
+
+class DrawContext(Protocol):
+    """What a sampler reads from the run (benchmark.context.RunContext provides it; named here so
+    that this module does not import the context, which imports it)."""
+
+    model: MultiTaskModel | None
+
+    def generator(self, *keys: int | str) -> torch.Generator: ...
+    def autocast(self) -> contextlib.AbstractContextManager: ...
+    def collate(self, parts: Sequence[tuple[TaskData | int, Examples, Sequence[int]]]) -> Batch: ...
 
 
 class PhaseDraws:
@@ -48,7 +63,7 @@ class PhaseDraws:
     for a sampler's running state. Each reshuffle is seeded by (phase, task, round), so a task's
     batches do not depend on how the sampler interleaves the tasks."""
 
-    def __init__(self, ctx: RunContext, phase: Phase, batch_size: int) -> None:
+    def __init__(self, ctx: DrawContext, phase: Phase, batch_size: int) -> None:
         self.ctx, self.phase, self.batch_size = ctx, phase, batch_size
         self.sizes = np.array([len(t.train) for t in phase.tasks], dtype=np.float64)
         self.steps_per_epoch = sum(math.ceil(len(t.train) / batch_size) for t in phase.tasks)

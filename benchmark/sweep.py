@@ -345,7 +345,7 @@ def plan(grid: Grid, run_args: argparse.Namespace, cli_settings: dict[str, str] 
          ) -> list[PlannedRun]:
     """Every run of the grid, resolved (names and settings checked) before any of them starts.
     Strategy settings: the file's `settings`, then the strategy's own, then the command line's."""
-    from benchmark.__main__ import config_from_args
+    from benchmark.runconfig import config_from_args
     from benchmark.runner import Runner
 
     base = config_from_args(run_args)

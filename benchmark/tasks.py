@@ -7,7 +7,6 @@ selects models on it: there is no early stopping and no tuning inside a run.
 
 from __future__ import annotations
 
-import dataclasses
 import random
 from dataclasses import dataclass, field
 
@@ -55,9 +54,6 @@ class TaskSpec:
     @property
     def space(self) -> str:
         return self.label_space or self.name
-
-    def to_dict(self) -> dict:
-        return dataclasses.asdict(self)
 
 
 TASKS: Registry[TaskSpec] = Registry("task")

@@ -9,6 +9,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from benchmark.api import checkpointable
 from benchmark.data import Examples
 
 
@@ -18,6 +19,7 @@ def even_quotas(total: int, num_tasks: int) -> list[int]:
     return [share + (i < extra) for i in range(num_tasks)]
 
 
+@checkpointable  # a checkpoint saves its attributes (benchmark/runstore.py)
 class ReplayMemory:
     """Per task (by stream position) the kept examples: tokens and labels."""
 

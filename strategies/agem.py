@@ -88,7 +88,6 @@ class AGEM(MemoryStrategy):
             p.grad = self._flat[start : start + p.numel()].view_as(p)
             start += p.numel()
         self._generator = self.ctx.generator("agem", phase.index)
-        self.projections = 0
 
     def train_step(self, batch: Batch) -> float:
         self.model.train()
@@ -103,8 +102,8 @@ class AGEM(MemoryStrategy):
         with self.ctx.autocast():
             loss = self.loss(batch)
         loss.backward()
-        if memory and project_(self._flat, self._ref):
-            self.projections += 1
+        if memory:
+            project_(self._flat, self._ref)
         self.optimizer_step()
         return loss.item()
 

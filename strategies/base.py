@@ -1,4 +1,7 @@
-"""The strategy protocol, a base class with the usual hooks, and the strategy registry.
+"""A base class with the usual hooks (`BaseStrategy`) and the settings every strategy has.
+
+The contract itself (`Strategy`), `Phase`, `StateSize`, `count_floats` and the registry live in
+benchmark/api.py, shared with the harness; they are re-exported here for strategy modules.
 
 A strategy owns how the model learns: what is trainable, each step's loss, what data it replays,
 what it keeps between tasks. The runner owns data, evaluation, timing, accounting and results.
@@ -13,13 +16,13 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable
 from dataclasses import dataclass, field, fields
-from typing import TYPE_CHECKING, Any, ClassVar, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import torch
 
-from benchmark.data import Batch, TaskData
+from benchmark.api import STRATEGIES, Phase, StateSize, Strategy, count_floats
+from benchmark.data import Batch
 from benchmark.errors import UsageError
-from benchmark.registry import Registry
 
 if TYPE_CHECKING:
     from benchmark.context import RunContext
@@ -69,48 +72,8 @@ class StrategyConfig:
             raise UsageError(f"max_grad_norm must be >= 0, not {self.max_grad_norm}")
 
 
-@dataclass
-class Phase:
-    """One training phase: usually a single task; several when a strategy trains them together."""
-
-    index: int
-    tasks: list[TaskData]
-
-    @property
-    def task(self) -> TaskData:
-        if len(self.tasks) != 1:
-            raise RuntimeError(f"phase {self.index} trains {len(self.tasks)} tasks, not one")
-        return self.tasks[0]
-
-    @property
-    def names(self) -> list[str]:
-        return [t.name for t in self.tasks]
-
-
-@dataclass
-class StateSize:
-    """What a strategy keeps between tasks, besides the model itself."""
-
-    floats: int = 0
-    examples: int = 0
-    tokens: int = 0
-
-
-@runtime_checkable
-class Strategy(Protocol):
-    name: ClassVar[str]
-    Config: ClassVar[type]
-    scenarios: ClassVar[tuple[str, ...]]
-
-    def plan(self, num_tasks: int) -> list[list[int]]: ...
-    def setup(self, model: MultiTaskModel, ctx: RunContext) -> None: ...
-    def before_task(self, phase: Phase) -> None: ...
-    def batches(self, phase: Phase) -> Iterable[Batch]: ...
-    def train_step(self, batch: Batch) -> float: ...
-    def after_task(self, phase: Phase) -> None: ...
-    def state_size(self) -> StateSize: ...
-    def state_dict(self) -> dict[str, Any]: ...
-    def load_state_dict(self, state: dict[str, Any]) -> None: ...
+__all__ = ["FULL_LR", "PATCH_LR", "STRATEGIES", "BaseStrategy", "Phase", "SearchSpace", "StateSize",
+           "Strategy", "StrategyConfig", "count_floats", "register"]
 
 
 class BaseStrategy:
@@ -198,19 +161,4 @@ class BaseStrategy:
         return StateSize(floats=count_floats(self.state_dict()))
 
 
-def count_floats(obj: Any) -> int:
-    """Elements of the floating-point tensors inside nested dicts/lists/tuples."""
-    if isinstance(obj, torch.Tensor):
-        return obj.numel() if obj.is_floating_point() else 0
-    if isinstance(obj, dict):
-        return sum(count_floats(v) for v in obj.values())
-    if isinstance(obj, (list, tuple)):
-        return sum(count_floats(v) for v in obj)
-    return 0
-
-
-STRATEGIES: Registry[type[BaseStrategy]] = Registry(
-    "strategy", base=BaseStrategy, entry_point_group="cmtbench.strategies", builtins="strategies"
-)
 register = STRATEGIES.register
-

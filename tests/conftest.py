@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import copy
 import os
+import socket
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 import torch
 
-from benchmark.runner import RunConfig
+from benchmark.runconfig import RunConfig
 from benchmark.tasks import TASKS
 from benchmark.testing import COLOURS, make_synthetic_task, make_tiny_model
 
@@ -42,6 +44,18 @@ def interrupt_in_phase(monkeypatch, cls, index: int = 1) -> Callable:
     return original
 
 
+def refuse_connections(monkeypatch) -> list:
+    """Make every outgoing socket connection fail at once; returns the list of the addresses tried."""
+    tried = []
+
+    def refuse(self, address, *args, **kwargs):
+        tried.append(address)
+        raise OSError("the tests make no network connections")
+
+    monkeypatch.setattr(socket.socket, "connect", refuse)
+    return tried
+
+
 @pytest.fixture(scope="session")
 def tiny_model(tmp_path_factory) -> Path:
     return make_tiny_model(tmp_path_factory.mktemp("models") / "tiny-bert")
@@ -61,6 +75,40 @@ def synthetic_tasks(tmp_path_factory):
         ),
     ]
     yield from registered(specs)
+
+
+@pytest.fixture(scope="session")
+def _loaded() -> dict:
+    """What `cached_loading` has read: models by name, tasks by their loading arguments."""
+    return {"models": {}, "tasks": {}}
+
+
+@pytest.fixture(scope="module")
+def cached_loading(_loaded):
+    """For a module of many tiny runs on the same model and tasks (the conformance suite): each
+    model is read and each task tokenised once per session. A run gets its own copy of the encoder
+    and of the tasks, so nothing one run changes reaches another, and the numbers are those of an
+    uncached run."""
+    from benchmark import data, model, runner
+
+    load_model, prepare = model.load_pretrained, data.prepare_task
+
+    def load_pretrained(name: str):
+        if name not in _loaded["models"]:
+            _loaded["models"][name] = load_model(name)
+        tokenizer, encoder = _loaded["models"][name]
+        return tokenizer, copy.deepcopy(encoder)
+
+    def prepare_task(spec, index, tokenizer, *args, warn=None, **kwargs):
+        key = (repr(spec), index, id(tokenizer), args, tuple(sorted(kwargs.items())))
+        if key not in _loaded["tasks"]:
+            _loaded["tasks"][key] = prepare(spec, index, tokenizer, *args, warn=warn, **kwargs)
+        return copy.deepcopy(_loaded["tasks"][key])
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(runner, "load_pretrained", load_pretrained)
+        patch.setattr(data, "prepare_task", prepare_task)
+        yield
 
 
 @pytest.fixture

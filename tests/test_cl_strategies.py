@@ -11,7 +11,8 @@ import torch
 from benchmark.data import Examples, TaskData, collate
 from benchmark.errors import UsageError
 from benchmark.model import MultiTaskModel
-from benchmark.runner import RunConfig, Runner, run
+from benchmark.runconfig import RunConfig
+from benchmark.runner import Runner, run
 from benchmark.tasks import TASKS, TaskSpec
 from benchmark.testing import COLOURS, make_synthetic_task
 from strategies.agem import AGEM, project_

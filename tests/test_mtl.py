@@ -6,7 +6,8 @@ import pytest
 from benchmark.errors import UsageError
 from benchmark.metrics import first_phase_split
 from benchmark.results import read_run
-from benchmark.runner import Runner, resolve, run
+from benchmark.runconfig import resolve
+from benchmark.runner import Runner, run
 from strategies.task_conditioned import TaskConditioned
 
 HIDDEN, LAYERS = 32, 2  # the tiny model of conftest

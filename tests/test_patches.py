@@ -16,7 +16,8 @@ from benchmark.data import collate
 from benchmark.errors import UsageError
 from benchmark.model import MultiTaskModel, added_params, param_snapshot
 from benchmark.results import format_summary, read_run
-from benchmark.runner import RunConfig, Runner, resolve, run
+from benchmark.runconfig import RunConfig, resolve
+from benchmark.runner import Runner, run
 from strategies.base import STRATEGIES
 
 TASKS = ["syn_red", "syn_count", "syn_blue"]  # classification, regression, classification

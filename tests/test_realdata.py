@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 
 from benchmark import data
-from benchmark.runner import RunConfig, run
+from benchmark.runconfig import RunConfig
+from benchmark.runner import run
 from benchmark.tasks import STREAMS, TASKS
 
 DATA_DIR = os.environ.get(data.DATA_DIR_ENV)

@@ -1,14 +1,17 @@
 """Registry: one-line registration, duplicate and type checks, did-you-mean, entry points."""
 
 import importlib.metadata
+import subprocess
 import sys
 import types
+from pathlib import Path
 
 import pytest
 
+from benchmark.api import STRATEGIES
 from benchmark.errors import UsageError
 from benchmark.registry import Registry
-from strategies.base import STRATEGIES, BaseStrategy
+from strategies.base import BaseStrategy
 
 
 class Base:
@@ -46,11 +49,67 @@ def test_unknown_name_suggests_the_closest_and_lists_all():
     assert "joint" in message and "\n" not in message
 
 
-def test_builtins_are_loaded_lazily():
-    reg = Registry("strategy", builtins="strategies")
-    assert reg._items == {}
-    # the built-in module registers into STRATEGIES, not into this registry: nothing leaks across
-    assert reg.names() == []
+def test_the_harness_imports_no_plugin():
+    # the harness reaches strategies through benchmark.api.STRATEGIES, which imports a strategy's
+    # module on the first lookup of its name: importing the harness loads none of them
+    code = """
+import sys
+import benchmark.runner, benchmark.__main__, benchmark.sweep, benchmark.tune
+def plugins():
+    return sorted(m for m in sys.modules
+                  if m.startswith(("strategies.", "data_selection.")) or m == "sklearn.cluster")
+print(plugins())
+from benchmark.api import STRATEGIES
+STRATEGIES.get("finetune")
+print(plugins())
+"""
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         cwd=Path(__file__).parents[1]).stdout.splitlines()
+    assert out == ["[]", "['strategies.base', 'strategies.finetune']"]
+
+
+@pytest.fixture
+def plugin_package(tmp_path, monkeypatch):
+    """A package `fakeplugins` with a working module `good` and a module `bad` that fails."""
+    package = tmp_path / "fakeplugins"
+    package.mkdir()
+    (package / "__init__.py").write_text("")
+    (package / "good.py").write_text("from tests_registry_target import REG\nREG.add('good', object())\n")
+    (package / "bad.py").write_text("import no_such_dependency_xyz\n")
+    (package / "good_too.py").write_text("from tests_registry_target import REG\nREG.add('other-name', object())\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    reg = Registry("widget", builtins="fakeplugins")
+    target = types.ModuleType("tests_registry_target")
+    target.REG = reg
+    monkeypatch.setitem(sys.modules, "tests_registry_target", target)
+    yield reg
+    for name in [m for m in sys.modules if m.startswith("fakeplugins")]:
+        del sys.modules[name]
+
+
+def test_a_lookup_imports_only_the_module_named_after_it(plugin_package):
+    reg = plugin_package
+    assert reg.get("good") is not None
+    assert "fakeplugins.good" in sys.modules and "fakeplugins.good_too" not in sys.modules
+    assert reg.get("other-name") is not None  # not named after its module: every module is imported
+
+
+def test_a_broken_builtin_module_breaks_only_its_name(plugin_package):
+    reg = plugin_package
+    with pytest.raises(UsageError, match=r"module fakeplugins\.bad failed to import: ModuleNotFoundError"):
+        reg.get("bad")
+    assert reg.get("good") is not None and reg.names() == ["good", "other-name"]
+    assert list(reg.broken()) == ["bad"]
+    with pytest.raises(UsageError, match="unknown widget 'nothing'.*fakeplugins.bad failed"):
+        reg.get("nothing")  # an unknown name says what could not be loaded
+
+
+def test_base_can_be_named_lazily():
+    reg = Registry("strategy", base="strategies.base:BaseStrategy")
+    with pytest.raises(TypeError, match="must subclass BaseStrategy"):
+        reg.add("x", type("X", (), {}))
+    reg.add("y", type("Y", (BaseStrategy,), {}))
+    assert reg.names() == ["y"]
 
 
 def test_entry_point_plugins_are_loaded(monkeypatch):
@@ -72,9 +131,12 @@ def test_entry_point_plugins_are_loaded(monkeypatch):
     assert Plugin.name == "fake-plugin"
 
 
-def test_broken_plugin_gives_a_usage_error(monkeypatch):
-    ep = importlib.metadata.EntryPoint("broken", "no_such_module_xyz:Thing", "cmtbench.strategies")
-    monkeypatch.setattr(importlib.metadata, "entry_points", lambda group=None: [ep])
+def test_a_broken_plugin_breaks_only_its_name(monkeypatch):
+    eps = [importlib.metadata.EntryPoint("broken", "no_such_module_xyz:Thing", "cmtbench.strategies"),
+           importlib.metadata.EntryPoint("fine", "types:SimpleNamespace", "cmtbench.strategies")]
+    monkeypatch.setattr(importlib.metadata, "entry_points", lambda group=None: eps)
     reg = Registry("strategy", entry_point_group="cmtbench.strategies")
-    with pytest.raises(UsageError, match="plug-in 'broken'"):
-        reg.names()
+    assert reg.names() == ["fine"] and reg.get("fine") is types.SimpleNamespace
+    with pytest.raises(UsageError, match=r"plug-in 'broken' \(no_such_module_xyz:Thing\) failed to import"):
+        reg.get("broken")
+    assert "broken" in reg.broken()

@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 import torch
 
+from benchmark.context import RunContext
 from benchmark.data import Examples, TaskData
 from benchmark.errors import UsageError
-from benchmark.runner import RunContext
 from benchmark.samplers import SAMPLERS, TemperatureConfig, annealed_alpha, normalised_entropy
 from benchmark.tasks import TaskSpec
 from strategies.base import Phase

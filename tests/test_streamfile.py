@@ -137,7 +137,7 @@ def test_overlapping_train_and_test_rows_are_warned(stream_dir, tiny_model, caps
 
 
 def test_per_task_caps_from_the_file_and_the_command_line(stream_dir, tiny_model, capsys):
-    from benchmark.runner import RunConfig, resolve
+    from benchmark.runconfig import RunConfig, resolve
 
     capped = GOOD.replace('label_names = ["bug", "question"]', 'label_names = ["bug", "question"]\nmax_train = 50')
     (stream_dir / "capped.toml").write_text(capped)

@@ -9,7 +9,8 @@ import pytest
 from benchmark.__main__ import build_parser, main
 from benchmark.errors import UsageError
 from benchmark.results import read_run
-from benchmark.runner import RunConfig, Runner, resolve, run
+from benchmark.runconfig import RunConfig, resolve
+from benchmark.runner import Runner, run
 from benchmark.sweep import grid_from_args, load_grid, plan
 from benchmark.tasks import STREAMS
 from strategies.finetune import Finetune
