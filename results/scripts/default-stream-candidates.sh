@@ -8,9 +8,13 @@
 # these caps in the committed sampler and mtl-then-add runs). Resumable: rerun to continue.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-for seed in 0 1 2; do  # every task at seed 0 first, so a partial measurement covers them all
-  for task in agnews qnli dbpedia yelp mnli yahoo; do
-    python -m benchmark sweep --strategies independent --tasks "$task" --seeds "$seed" \
-      --max-train 1000 --max-eval 500 --quiet --output-dir results/runs/candidates
-  done
+candidate() {  # task, seed
+  python -m benchmark sweep --strategies independent --tasks "$1" --seeds "$2" \
+    --max-train 1000 --max-eval 500 --quiet --output-dir results/runs/candidates
+}
+# Every candidate at seed 0 first; then seeds 1 and 2 of the four tasks that make the stream (CPU
+# time allowed no more: Yahoo Answers was not measured, MNLI at seed 0 only).
+for task in agnews qnli dbpedia yelp mnli; do candidate "$task" 0; done
+for seed in 1 2; do
+  for task in agnews qnli dbpedia yelp; do candidate "$task" "$seed"; done
 done
