@@ -41,6 +41,20 @@ LICENCES = {
 }
 
 
+# What the sources are, from ../shared/data/README.md (the Hub-shaped mirrors the committed snapshot
+# was cut from): where a mirror's split is a subset of the Hub's, a run on the snapshot equals a
+# run on that mirror, not one on the Hub.
+SOURCES = {
+    ("glue", "sst2"): "train and validation are the full official splits (the Hub's rows)",
+    ("ag_news", None): "train: 6,600 rows = the official TEST set minus the 1,000 test rows; test: "
+                       "a 1,000-row sample of the official test set (subsets of the Hub's splits)",
+    ("yelp_review_full", None): "train: a balanced 1,000-row sample of the official train set; test: "
+                                "a balanced 1,000-row sample of the official test set (USB splits)",
+    ("dbpedia_14", None): "train: 12,600 rows of a 1,000-per-class sample of the official train set; "
+                          "test: 100 per class held out from that sample (not the official test set)",
+}
+
+
 def sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
@@ -101,7 +115,9 @@ def main(argv: list[str] | None = None) -> int:
             "dataset": spec.dataset, "config": spec.config, "mirror": spec.mirror,
             "train_split": spec.train_split, "test_split": spec.test_split,
             "max_train": max_train, "max_eval": max_eval, "val_size": args.val_size, "seeds": seeds,
-            "licence": LICENCES.get(spec.dataset, "see the dataset card"), "files": files,
+            "licence": LICENCES.get(spec.dataset, "see the dataset card"),
+            "source": SOURCES.get((spec.mirror, spec.config), "see the data source's documentation")
+            if data_dir is not None else "the Hub's splits", "files": files,
         }
         print(f"{spec.name}: train pool {files['train']['rows']} of {files['train']['usable_rows']} rows, "
               f"test {files['test']['rows']}", file=sys.stderr)
