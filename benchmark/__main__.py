@@ -17,7 +17,7 @@ what it adds per task and what it costs.
 
 Start with:
   python -m benchmark list                                   strategies, streams, tasks
-  python -m benchmark run --strategy finetune                glue-small with MiniLM on a CPU
+  python -m benchmark run --strategy finetune                the default stream (mixed4), offline
   python -m benchmark show runs/<run>.json                   the R matrix and metrics of a run
   python -m benchmark sweep --strategies finetune,joint --seeds 0,1,2   a grid of runs
   python -m benchmark leaderboard runs                       a table, and ./leaderboard.csv
@@ -79,7 +79,7 @@ def add_run_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument("--set", nargs="+", default=[], metavar="KEY=VALUE", dest="settings",
                    help="strategy settings, e.g. --set lr=3e-5 (see `list --strategy NAME`)")
     g.add_argument("--tuned", default=None, metavar="TOML",
-                   help="settings chosen by `tune` (e.g. results/tuned/glue-small_minilm.toml); "
+                   help="settings chosen by `tune` (e.g. results/tuned/sst2_minilm.toml); "
                         "--set overrides them; a strategy without a table runs at its defaults")
     g = p.add_argument_group("multi-task phases (docs/multitask.md)")
     g.add_argument("--mtl-tasks", type=int, default=None, metavar="K",
