@@ -19,6 +19,8 @@ from benchmark.samplers import PROPORTIONAL, SAMPLERS, TaskSampler
 from benchmark.streamfile import is_stream_file, load_stream_file
 from benchmark.tasks import DEFAULT_STREAM, SCENARIOS, STREAMS, resolve_tasks
 
+LEGACY_DEFAULT_STREAM = "glue-small"  # the default stream before mixed4 (run-id compatibility)
+
 
 @dataclass
 class RunConfig:
@@ -105,6 +107,11 @@ class RunConfig:
             del d["steps"]
         if d["evaluate_test"]:
             del d["evaluate_test"]
+        if self.tasks and d["stream"] == DEFAULT_STREAM:
+            # With explicit --tasks the default stream's name matters only through its caps, which
+            # the run id holds as resolved: so the id does not depend on which stream is the
+            # default, and --tasks runs from before mixed4 became the default keep their id.
+            d["stream"] = LEGACY_DEFAULT_STREAM
         # per-task caps enter the run id as resolved (ResolvedRun.run_id), stream-file caps included
         del d["max_train_by_task"], d["max_eval_by_task"]
         return {k: v for k, v in d.items() if k not in self.NON_IDENTITY}

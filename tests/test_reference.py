@@ -186,3 +186,14 @@ def test_steps_budget_runs_past_an_epoch(make_small_config):
     record = run(make_small_config(steps=5))  # 48 examples / batch 16 = 3 steps an epoch
     assert [p["steps"] for p in record["phases"]] == [5, 5]
     assert [p["examples_seen"] for p in record["phases"]] == [80, 80]
+
+
+def test_run_ids_of_task_lists_do_not_depend_on_the_default_stream():
+    from benchmark.runconfig import RunConfig
+    from benchmark.runner import Runner
+
+    # the default stream's name enters no run id of a --tasks run: caps are in it as resolved
+    assert Runner(RunConfig(tasks=["sst2"])).run_id == Runner(RunConfig(stream="glue-small", tasks=["sst2"])).run_id
+    # and a committed run keeps its id (results/runs/sst2-default, made when glue-small was the default)
+    cfg = RunConfig(strategy="head-only", tasks=["sst2"], seed=0)
+    assert Runner(cfg).run_id == "head-only_custom_minilm_s0_0b7ebd1a"
