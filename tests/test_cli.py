@@ -109,7 +109,7 @@ def test_no_data_folder_and_no_hub_fails_fast_with_a_hint(tiny_model, tmp_path, 
     monkeypatch.delenv("CMTBENCH_DATA_DIR", raising=False)
     monkeypatch.setenv("HF_DATASETS_CACHE", str(tmp_path / "empty-cache"))  # nothing cached either
     connects = refuse_connections(monkeypatch)
-    rc = main(["run", "--tasks", "sst2", "--model", str(tiny_model), "--max-length", "32",
+    rc = main(["run", "--tasks", "rte", "--model", str(tiny_model), "--max-length", "32",
                "--output-dir", str(tmp_path / "o")])
     err = capsys.readouterr().err
     assert rc == 2 and err.count("\n") == 1

@@ -141,3 +141,22 @@ def test_the_committed_snapshot_has_the_schema_and_rows_of_its_mirrors():
             rows = src.select(usable[np.asarray(table.column(snapshot.POS).to_pylist())]).flatten_indices()
             assert table.drop_columns([snapshot.POS]).schema.names == rows.data.table.schema.names
             assert table.drop_columns([snapshot.POS]).to_pylist() == rows.data.table.to_pylist()
+
+
+def test_the_default_stream_loads_from_the_package_with_no_network(tiny_model, monkeypatch):
+    from conftest import refuse_connections
+    from transformers import AutoTokenizer
+
+    from benchmark.tasks import DEFAULT_STREAM
+
+    monkeypatch.delenv(data.DATA_DIR_ENV, raising=False)
+    connects = refuse_connections(monkeypatch)
+    tok = AutoTokenizer.from_pretrained(tiny_model)
+    stream = STREAMS.get(DEFAULT_STREAM)
+    for name in stream.tasks:
+        t = data.prepare_task(TASKS.get(name), 0, tok, None, stream.max_train, stream.max_eval, 0, 32,
+                              val_size=500)
+        assert t.source == "embedded" and len(t.test) == 500
+        # 1,000 train and 500 validation rows, or 4/5 and 1/5 of a smaller training split
+        assert (len(t.train), len(t.validation)) in ((1000, 500), (t.available_train * 4 // 5, t.available_train // 5))
+    assert connects == []
