@@ -147,8 +147,10 @@ def run_row(record: dict) -> dict:
     run, cost, m = record["run"], record["cost"], record["metrics"]
     backbone = cost.get("backbone_params") or run.get("backbone_params")
     num_tasks = max(1, len(record["tasks"]))
-    added = cost["params_added"]
-    per_task = cost.get("params_added_per_task", added / num_tasks)
+    added = cost.get("params_added")  # null in a record whose costs were not measured
+    per_task = cost.get("params_added_per_task")
+    if per_task is None and added is not None:
+        per_task = added / num_tasks
     state = cost.get("state_floats")
     tokens, estimated = memory_tokens(record)
 
@@ -210,10 +212,12 @@ def memory_tokens(record: dict) -> tuple[float | None, bool]:
     return (examples * tokens / seen, True) if seen and tokens else (None, False)
 
 
-def kept_per_task(params_added_per_task: float, state_floats: float | None,
-                  memory_tokens: float | None, num_tasks: int) -> float:
+def kept_per_task(params_added_per_task: float | None, state_floats: float | None,
+                  memory_tokens: float | None, num_tasks: int) -> float | None:
     """Numbers a strategy keeps per task: the parameters it adds per task, plus what it keeps
     between tasks after the last one (state floats, replay memory as token ids) over the tasks."""
+    if params_added_per_task is None:
+        return None
     kept = (state_floats or 0) + (memory_tokens or 0)
     return params_added_per_task + kept / max(1, num_tasks)
 

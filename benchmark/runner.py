@@ -143,7 +143,7 @@ class Runner:
                 "sampler_config": dataclasses.asdict(r.sampler.config),
                 "mtl_tasks": cfg.mtl_tasks,
                 "seed": cfg.seed,
-                "model": cfg.model,
+                "model": runstore.recorded_model(cfg.model),
                 "model_path": _as_given(cfg.model) if Path(cfg.model).exists() else None,
                 "backbone_params": self.backbone_params,
                 "pooling": cfg.pooling,

@@ -445,6 +445,12 @@ def _plain(value: Any) -> Any:
     return json.loads(json.dumps(value, default=str))
 
 
+def recorded_model(model: str) -> str:
+    """The model as a run record keeps it: a name, Hub id or relative folder as given; an absolute
+    (or home-based) folder by its name alone, so no record holds a path of the machine."""
+    return Path(model).name if model.startswith(("/", "~")) else model
+
+
 def settings_of(resolved) -> dict:
     """A resolved run's settings as its run record will hold them (see SETTINGS)."""
     import dataclasses
@@ -453,7 +459,7 @@ def settings_of(resolved) -> dict:
     return {"strategy": cfg.strategy, "strategy_config": dataclasses.asdict(resolved.strategy_config),
             "stream": resolved.stream, "order": resolved.order, "scenario": resolved.scenario,
             "sampler": cfg.sampler, "sampler_config": dataclasses.asdict(resolved.sampler.config),
-            "mtl_tasks": cfg.mtl_tasks, "seed": cfg.seed, "model": cfg.model, "pooling": cfg.pooling,
+            "mtl_tasks": cfg.mtl_tasks, "seed": cfg.seed, "model": recorded_model(cfg.model), "pooling": cfg.pooling,
             "max_length": cfg.max_length, "max_train": resolved.max_train, "max_eval": resolved.max_eval,
             "max_train_by_task": resolved.max_train_by_task, "max_eval_by_task": resolved.max_eval_by_task,
             "epochs": cfg.epochs, "steps": cfg.steps, "val_size": cfg.val_size,
