@@ -348,17 +348,8 @@ def plot_stream_by_task(df: pd.DataFrame, records: dict[str, dict], path: Path, 
     for config, runs in sub.groupby("config", sort=False):
         colour, marker = styles[config]
         recs = [records[p] for p in runs["path"]]
-        # x of a phase = how many tasks have been trained after it (joint training: all of them)
-        curves = np.full((len(recs), T + 1, T), np.nan)  # run, panel, x
-        for k, rec in enumerate(recs):
-            learned = rec["learned_in_phase"]
-            R = _R(rec)
-            avg = average_curve(rec["R"], learned)
-            for p in range(len(R)):
-                x = sum(1 for lj in learned if lj <= p) - 1
-                curves[k, :T, x] = R[p]
-                curves[k, T, x] = np.nan if avg[p] is None else avg[p]
-        mean, half = _mean_interval(curves * 100, interval)
+        curves = _stream_curves(recs, T)  # run, panel, x
+        mean, half = _mean_interval(curves, interval)
         for j, ax in enumerate(axes.flat[: T + 1]):
             ok = np.isfinite(mean[j])
             if not ok.any():

@@ -12,9 +12,11 @@ candidate() {  # task, seed
   python -m benchmark sweep --strategies independent --tasks "$1" --seeds "$2" \
     --max-train 1000 --max-eval 500 --quiet --output-dir results/runs/candidates
 }
-# Every candidate at seed 0 first; then seeds 1 and 2 of the four tasks that make the stream (CPU
-# time allowed no more: Yahoo Answers was not measured, MNLI at seed 0 only).
+# Every candidate at seed 0 first; then the other seeds of those still in the running (CPU time
+# allowed no more): MNLI missed the bar at seed 0 (+7.4 validation points) and QNLI at seed 1, so
+# their other seeds were not run; Yahoo Answers was not measured.
 for task in agnews qnli dbpedia yelp mnli; do candidate "$task" 0; done
-for seed in 1 2; do
-  for task in agnews qnli dbpedia yelp; do candidate "$task" "$seed"; done
+candidate qnli 1
+for task in yelp agnews dbpedia; do
+  for seed in 1 2; do candidate "$task" "$seed"; done
 done
