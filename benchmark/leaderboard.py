@@ -172,7 +172,7 @@ def run_row(record: dict) -> dict:
         "pooling": run.get("pooling"),
         "precision": run.get("precision"),
         "strategy": run["strategy"],
-        "strategy_config": _canonical(run["strategy_config"]),
+        "strategy_config": _canonical(run.get("strategy_config", {})),
         "seed": int(run["seed"]),
         "order": run.get("order"),
         "task_order": ",".join(record["tasks"]),

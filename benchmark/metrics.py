@@ -144,7 +144,7 @@ def normalised_average(final_row: Sequence[float | None], reference: Sequence[di
     for score, ref in zip(final_row, reference):
         if ref is None or not ref.get("single_task") or (ref.get("learned") or {}).get(split) is False:
             continue
-        v = normalised_score(score, ref["majority"].get(split), ref["single_task"].get(split))
+        v = normalised_score(score, (ref.get("majority") or {}).get(split), ref["single_task"].get(split))
         if v is not None:
             values.append(v)
     return _mean(values)

@@ -52,15 +52,18 @@ def single_task_scores(record: dict) -> dict[str, dict]:
     out: dict[str, dict] = {}
     learned = record.get("learned_in_phase") or list(range(len(record["tasks"])))
     done = len(record.get("phases", [])) - 1
-    for split, key in (("test", "R_metrics"), ("validation", "R_val_metrics")):
+    for split, key in (("test", "R"), ("validation", "R_val")):
         rows = record.get(key) or []
         if not rows:
             continue
+        metric_rows = record.get(f"{key}_metrics") or []
         for j, task in enumerate(record["tasks"]):
-            m = rows[-1][j] if learned[j] <= done and j < len(rows[-1]) else None
-            if m is not None:
-                out.setdefault(task, {})[split] = m["score"]
-                out[task][f"{split}_se"] = m.get("score_se", 0.0)
+            score = rows[-1][j] if j < len(rows[-1]) and j < len(learned) and learned[j] <= done else None
+            if score is None:
+                continue
+            m = metric_rows[-1][j] if metric_rows and j < len(metric_rows[-1]) else None
+            out.setdefault(task, {})[split] = score
+            out[task][f"{split}_se"] = (m or {}).get("score_se") or 0.0
     return out
 
 
@@ -93,8 +96,9 @@ def attach(record: dict, singles: dict[str, dict]) -> None:
         ref["single_task"] = {s: single[s] for s in SPLITS if s in single}
         ref["single_task_se"] = {s: single[f"{s}_se"] for s in SPLITS if s in single}
         ref["single_task_run"] = single["run_id"]
-        ref["learned"] = {s: metrics.is_learned(single[s], single[f"{s}_se"], ref["majority"][s])
-                          for s in SPLITS if s in single and s in ref["majority"]}
+        majority = ref.get("majority") or {}
+        ref["learned"] = {s: metrics.is_learned(single[s], single[f"{s}_se"], majority[s])
+                          for s in SPLITS if s in single and majority.get(s) is not None}
     for key, R, split in (("metrics", "R", "test"), ("metrics_val", "R_val", "validation")):
         if record.get(R):
             last = _final_row(record[R], record["learned_in_phase"])

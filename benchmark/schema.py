@@ -210,6 +210,8 @@ def _check(d: Any, c: _Checker) -> None:  # noqa: C901  (one flat list of checks
     if c.need(isinstance(cost, dict), "cost is not an object"):
         for name, v in cost.items():
             c.need(v is None or _is_number(v), f"cost.{name} = {v!r} is not a finite number or null")
+        if d.get("status") == "complete":  # every finished phase counted what it added
+            c.need("params_added" in cost, "a complete run without cost.params_added")
     b = d.get("b")
     c.need(b is None or isinstance(b, list) and len(b) == T and all(v is None or _is_number(v) for v in b),
            f"b is not null or {T} numbers")

@@ -209,7 +209,7 @@ def test_conflicting_flags(tmp_path, capsys, argv, message):
 
 
 def test_orders_are_seeded_permutations_named_orders_or_explicit_lists(tmp_path):
-    runs = planned(["--orders", "3", "--output-dir", str(tmp_path)])
+    runs = planned(["--stream", "glue-small", "--orders", "3", "--output-dir", str(tmp_path)])
     glue_small = STREAMS.get("glue-small")
     for k, r in enumerate(runs):
         assert (r.config.order, r.config.order_seed) == ("random", k)
@@ -219,12 +219,14 @@ def test_orders_are_seeded_permutations_named_orders_or_explicit_lists(tmp_path)
     text5 = planned(["--stream", "text5", "--orders", "1,3", "--output-dir", str(tmp_path)])
     assert [resolve(r.config).tasks for r in text5] == [list(STREAMS.get("text5").orders[k]) for k in "13"]
     (tmp_path / "orders.txt").write_text("# two orders\nsst2, mrpc, stsb, rte\nrte stsb mrpc sst2\n")
-    explicit = planned(["--orders-file", str(tmp_path / "orders.txt"), "--output-dir", str(tmp_path)])
+    explicit = planned(["--stream", "glue-small", "--orders-file", str(tmp_path / "orders.txt"),
+                        "--output-dir", str(tmp_path)])
     assert [resolve(r.config).tasks for r in explicit] == [
         ["sst2", "mrpc", "stsb", "rte"], ["rte", "stsb", "mrpc", "sst2"]]
     assert [resolve(r.config).stream for r in explicit] == ["glue-small", "glue-small"]
     (tmp_path / "orders.yaml").write_text("orders:\n  reverse: [rte, stsb, mrpc, sst2]\n")
-    (r,) = planned(["--orders-file", str(tmp_path / "orders.yaml"), "--output-dir", str(tmp_path)])
+    (r,) = planned(["--stream", "glue-small", "--orders-file", str(tmp_path / "orders.yaml"),
+                    "--output-dir", str(tmp_path)])
     assert r.label.endswith("order reverse") and r.config.tasks == ["rte", "stsb", "mrpc", "sst2"]
 
 
