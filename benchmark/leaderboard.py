@@ -120,11 +120,7 @@ def attach_references(runs: list[tuple[Path, dict]]) -> None:
         refs = record.get("reference")
         if not refs or all(ref.get("single_task") for ref in refs):
             continue
-        found: dict[str, dict] = {}
-        for other in independents:
-            for task, value in reference.single_task_scores(other).items():
-                if task in record["tasks"] and task not in found and reference._matches(record["run"], other["run"], task):
-                    found[task] = value | {"run_id": other["run_id"]}
+        found = reference.match_single_task(record, independents)
         if found:
             reference.attach(record, found)
 

@@ -67,24 +67,39 @@ def single_task_scores(record: dict) -> dict[str, dict]:
     return out
 
 
-def find_single_task(folder: Path, record: dict) -> dict[str, dict]:
-    """Single-task scores for the tasks of `record` from matching `independent` runs in `folder`
-    (one level, the way `run` writes them); the first complete match per task wins, by file name."""
-    if record["run"]["strategy"] == INDEPENDENT:
-        return {t: v | {"run_id": record["run_id"]} for t, v in single_task_scores(record).items()}
+def match_single_task(record: dict, candidates) -> dict[str, dict]:
+    """Single-task scores for the tasks of `record` from the complete `independent` records among
+    `candidates` whose settings match (`MATCH_KEYS` and the task's caps); the first match per task
+    wins. A candidate that is not a readable run record of this version is no reference."""
     found: dict[str, dict] = {}
-    for path in sorted(Path(folder).glob("*.json")):
+    for other in candidates:
         try:
-            other = json.loads(path.read_text())
             if other.get("run", {}).get("strategy") != INDEPENDENT or other.get("status") != "complete":
                 continue
             scores = single_task_scores(other)
-        except (OSError, ValueError, KeyError, TypeError, IndexError):
-            continue  # not a run record of this version: not a reference
+        except (KeyError, TypeError, IndexError, AttributeError):
+            continue
         for task, value in scores.items():
             if task in record["tasks"] and task not in found and _matches(record["run"], other["run"], task):
                 found[task] = value | {"run_id": other["run_id"]}
     return found
+
+
+def find_single_task(folder: Path, record: dict) -> dict[str, dict]:
+    """Single-task scores for the tasks of `record` from matching `independent` runs in `folder`
+    (one level, the way `run` writes them), read in file-name order; an `independent` run is its
+    own reference."""
+    if record["run"]["strategy"] == INDEPENDENT:
+        return {t: v | {"run_id": record["run_id"]} for t, v in single_task_scores(record).items()}
+
+    def records():
+        for path in sorted(Path(folder).glob("*.json")):
+            try:
+                yield json.loads(path.read_text())
+            except (OSError, ValueError):
+                continue  # unreadable or not JSON: no reference
+
+    return match_single_task(record, records())
 
 
 def attach(record: dict, singles: dict[str, dict]) -> None:
