@@ -98,3 +98,14 @@ def describe_config(cls: type) -> list[tuple[str, str, Any, str]]:
         tp = getattr(hints[f.name], "__name__", str(hints[f.name]).replace("typing.", ""))
         out.append((f.name, tp, default, f.metadata.get("help", "")))
     return out
+
+
+def as_setting(value: Any) -> str:
+    """A value from a file (grid, tuned-settings TOML) or an Optuna trial as the string `--set`
+    would give, so they and the command line build identical configs (and run ids): 1000 and
+    "1000" both become 1000.0 for a float field."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, list):
+        return ",".join(as_setting(v) for v in value)
+    return str(value)

@@ -32,6 +32,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from benchmark.config import as_setting
 from benchmark.errors import UsageError
 
 GRID_KEYS = ("strategies", "seeds", "orders", "settings")
@@ -82,16 +83,6 @@ class SweepResult:
 
 
 # -- parsing the grid ---------------------------------------------------------------------------
-def _as_setting(value: Any) -> str:
-    """A grid-file value as the string `--set` would give, so the file and the command line
-    build identical configs (and run ids): 1000 and "1000" both become 1000.0 for a float field."""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, list):
-        return ",".join(_as_setting(v) for v in value)
-    return str(value)
-
-
 def _settings(where: str, table: Any) -> dict[str, str]:
     if table is None:
         return {}
@@ -101,7 +92,7 @@ def _settings(where: str, table: Any) -> dict[str, str]:
     for key, value in table.items():
         if isinstance(value, dict) or value is None:
             raise UsageError(f"{where}: setting {key!r} must be a number, string, boolean or list")
-        out[str(key)] = _as_setting(value)
+        out[str(key)] = as_setting(value)
     return out
 
 
@@ -306,7 +297,7 @@ def grid_from_args(args: argparse.Namespace) -> tuple[Grid, argparse.Namespace, 
     if args.lr is not None:
         cli_settings["lr"] = str(args.lr)
     if grid.run.get("lr") is not None:
-        grid.settings = {"lr": _as_setting(grid.run["lr"])} | grid.settings
+        grid.settings = {"lr": as_setting(grid.run["lr"])} | grid.settings
     run_args = argparse.Namespace(**(merged | {"settings": [], "lr": None}))
 
     if args.strategy is not None and args.strategies is not None:

@@ -23,6 +23,7 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
+from benchmark.config import as_setting
 from benchmark.errors import UsageError
 
 OBJECTIVES = {
@@ -86,8 +87,7 @@ def tuned_file(out: Path | None, stream: str, model: str) -> Path:
 
 def trial_config(base, params: dict[str, Any], seed: int, tuning_dir: Path):
     """The RunConfig of one trial at one seed: validation only, into the tuning folder."""
-    settings = dict(base.strategy_config) | {k: repr(v) if isinstance(v, float) else str(v)
-                                             for k, v in params.items()}
+    settings = dict(base.strategy_config) | {k: as_setting(v) for k, v in params.items()}
     return dataclasses.replace(base, strategy_config=settings, seed=seed, evaluate_test=False,
                                resume=True, fwt=False, output_dir=str(tuning_dir / "runs"),
                                keep_checkpoint=False)
@@ -209,4 +209,4 @@ def tuned_settings(path: str | Path, strategy: str) -> tuple[dict[str, str], dic
     if not isinstance(table, dict):
         raise UsageError(f"--tuned {path}: [{strategy}] is not a table")
     study = table.get(STUDY_KEY)
-    return {k: repr(v) if isinstance(v, float) else str(v) for k, v in table.items() if k != STUDY_KEY}, study
+    return {k: as_setting(v) for k, v in table.items() if k != STUDY_KEY}, study
