@@ -7,6 +7,7 @@ import difflib
 import math
 import types
 import typing
+from pathlib import Path
 from typing import Any
 
 from benchmark.errors import UsageError
@@ -109,3 +110,9 @@ def as_setting(value: Any) -> str:
     if isinstance(value, list):
         return ",".join(as_setting(v) for v in value)
     return str(value)
+
+
+def model_name(model: str) -> str:
+    """A model's short name for run ids, file names and tables: a folder's or Hub id's last part
+    ("minilm", "bert-base-uncased", "tiny-bert")."""
+    return Path(str(model).rstrip("/")).name or str(model)

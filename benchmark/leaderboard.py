@@ -23,6 +23,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from benchmark.config import model_name
 from benchmark.errors import UsageError
 
 # What separates groups. Seed and task order are deliberately absent: they are aggregated. Any
@@ -324,7 +325,7 @@ def _plain(v: object) -> str:
 def display_frame(board: pd.DataFrame) -> pd.DataFrame:
     """The columns a reader compares, formatted: scores x100 as mean ± std over runs. Setting
     columns besides stream and model show up only where they differ between rows."""
-    model = board["model"].map(lambda m: Path(str(m).rstrip("/")).name or str(m))
+    model = board["model"].map(model_name)
     settings = list(board.columns[: board.columns.get_loc("strategy")])
     varying = {c: board[c].map(_plain) for c in settings
                if c not in ("stream", "model") and board[c].map(_plain).nunique() > 1}

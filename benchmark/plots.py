@@ -41,6 +41,7 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.ticker import FuncFormatter, NullFormatter
 
+from benchmark.config import model_name
 from benchmark.leaderboard import (
     SETTING_DEFAULTS,
     SETTING_KEYS,
@@ -124,10 +125,6 @@ def _slug(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "-", text).strip("-") or "x"
 
 
-def _model_name(model: str) -> str:
-    return Path(str(model).rstrip("/")).name or str(model)
-
-
 def _styles(labels: Sequence[str]) -> dict[str, tuple[tuple[float, float, float], str]]:
     """A fixed colour and marker per strategy label, the same in every figure."""
     from matplotlib import colormaps
@@ -140,7 +137,7 @@ def _styles(labels: Sequence[str]) -> dict[str, tuple[tuple[float, float, float]
 def _setting_title(row: pd.Series, extra: Sequence[str] = ()) -> str:
     caps = f"{_fmt_cap(row['max_train'])}/{_fmt_cap(row['max_eval'])} train/test per task"
     shown = [f"{k}={row[k]}" for k in extra if not pd.isna(row[k]) and row[k] != SETTING_DEFAULTS.get(k)]
-    return (f"{row['stream']} ({row['scenario']}), {_model_name(row['model'])}; {caps}, "
+    return (f"{row['stream']} ({row['scenario']}), {model_name(row['model'])}; {caps}, "
             f"{_fmt_cap(row['epochs'])} epoch(s)" + "".join(f", {s}" for s in shown))
 
 
@@ -240,7 +237,7 @@ def plot_run_heatmap(record: dict, path: Path) -> Path:
     im = _heatmap_panel(ax, R, _row_labels(record), record["tasks"],
                         f"{run['strategy']}, seed {run['seed']}, order {run.get('order')}", vmin, vmax)
     fig.colorbar(im, ax=ax, label="score x100")
-    fig.suptitle(f"{run['stream']}, {_model_name(run['model'])}: {record['run_id']}", fontsize=8)
+    fig.suptitle(f"{run['stream']}, {model_name(run['model'])}: {record['run_id']}", fontsize=8)
     return _save(fig, path)
 
 
@@ -603,7 +600,7 @@ def _setting_slugs(names: list[str], keys: list[tuple]) -> list[str]:
     def digest(key: tuple) -> str:
         return hashlib.sha1(repr(key).encode()).hexdigest()[:6]
 
-    base = [_slug(f"{k[names.index('stream')]}_{_model_name(k[names.index('model')])}") for k in keys]
+    base = [_slug(f"{k[names.index('stream')]}_{model_name(k[names.index('model')])}") for k in keys]
     out = list(base)
     for b in set(base):
         idx = [i for i, x in enumerate(base) if x == b]

@@ -9,11 +9,10 @@ import dataclasses
 import hashlib
 import json
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from benchmark.api import STRATEGIES, Strategy
-from benchmark.config import build_config, parse_assignments
+from benchmark.config import build_config, model_name, parse_assignments
 from benchmark.errors import UsageError
 from benchmark.samplers import PROPORTIONAL, SAMPLERS, TaskSampler
 from benchmark.streamfile import is_stream_file, load_stream_file
@@ -178,7 +177,7 @@ class ResolvedRun:
         if "sampler_config" in ident:
             ident["sampler_config"] = dataclasses.asdict(self.sampler.config)
         digest = hashlib.sha1(json.dumps(ident, sort_keys=True, default=str).encode()).hexdigest()[:8]
-        model = Path(self.config.model.rstrip("/")).name or self.config.model
+        model = model_name(self.config.model)
         return f"{self.config.strategy}_{self.stream}_{model}_s{self.config.seed}_{digest}"
 
 

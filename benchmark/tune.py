@@ -23,7 +23,7 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
-from benchmark.config import as_setting
+from benchmark.config import as_setting, model_name
 from benchmark.errors import UsageError
 
 OBJECTIVES = {
@@ -81,8 +81,7 @@ def public_storage(storage: str) -> str:
 
 
 def tuned_file(out: Path | None, stream: str, model: str) -> Path:
-    model_name = Path(model.rstrip("/")).name or model
-    return out if out is not None else Path("results") / "tuned" / f"{stream}_{model_name}.toml"
+    return out if out is not None else Path("results") / "tuned" / f"{stream}_{model_name(model)}.toml"
 
 
 def trial_config(base, params: dict[str, Any], seed: int, tuning_dir: Path):
@@ -121,8 +120,7 @@ def tune(base, *, trials: int, seeds: list[int], objective: str = "final_average
         raise UsageError(f"{fixed[0]!r} is both --set and searched; drop one (or use --params)")
     tuning_dir.mkdir(parents=True, exist_ok=True)
     storage = storage or default_storage(tuning_dir)
-    model_name = Path(base.model.rstrip("/")).name or base.model
-    name = study_name or f"{base.strategy}_{resolved.stream}_{'+'.join(resolved.tasks)}_{model_name}"
+    name = study_name or f"{base.strategy}_{resolved.stream}_{'+'.join(resolved.tasks)}_{model_name(base.model)}"
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     # TPE starts with random trials (10 by default); with a small budget half of it is random
     # start-up and half is TPE, so that a study of 8 trials is more than a random search
@@ -165,7 +163,7 @@ def tune(base, *, trials: int, seeds: list[int], objective: str = "final_average
             "strategy": base.strategy,
             "stream": resolved.stream,
             "tasks": resolved.tasks,
-            "model": model_name,
+            "model": model_name(base.model),
             "seeds": seeds,
             "val_size": base.val_size,
             "epochs": base.epochs,
