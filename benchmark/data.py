@@ -361,11 +361,11 @@ def prepare_task(
                              f"({spec.test_split!r}); use a split with labels")
         parts["test"] = (test_ds, test_locate(_sample(n_test, max_eval, EVAL_SAMPLE_SEED, spec.name)),
                          test_labels)
-    for split, (source, chosen, split_labels) in parts.items():
+    for split, (split_ds, chosen, split_labels) in parts.items():
         if len(chosen) == 0:
             out[split] = None
             continue
-        part = source.select(chosen)
+        part = split_ds.select(chosen)
         if warn is not None:
             empty = sum(not t.strip() for t in _texts(part, spec.text_fields))
             if empty:
