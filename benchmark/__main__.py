@@ -271,6 +271,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="validation metric to maximise; default final_average")
     g.add_argument("--params", default=None, metavar="K1,K2",
                    help="tune only these settings of the strategy's search space")
+    g.add_argument("--grid", nargs="+", default=None, metavar="KEY=V1,V2",
+                   help="try every combination of these values once (Optuna's GridSampler) instead "
+                        "of --trials draws from the search space, e.g. --grid lr=1e-4,3e-4,1e-3")
     g.add_argument("--tuning-dir", default="results/tuning",
                    help="trial runs and the SQLite study go here; default results/tuning")
     g.add_argument("--storage", default=None, metavar="URL",
@@ -338,7 +341,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 def cmd_tune(args: argparse.Namespace) -> int:
     from benchmark.runconfig import config_from_args
-    from benchmark.tune import tune, tuned_file, write_tuned
+    from benchmark.tune import parse_grid, tune, tuned_file, write_tuned
 
     base = config_from_args(args)
     if args.tune_tasks is not None:  # Chaudhry et al.: the first k tasks of the stream
@@ -351,7 +354,8 @@ def cmd_tune(args: argparse.Namespace) -> int:
     seeds = [int(s) for s in _int_list(args.tune_seeds)] if args.tune_seeds else [base.seed]
     chosen = tune(base, trials=args.trials, seeds=seeds, objective=args.objective,
                   tuning_dir=Path(args.tuning_dir), storage=args.storage, study_name=args.study,
-                  params=_int_list(args.params) if args.params else None)
+                  params=_int_list(args.params) if args.params else None,
+                  grid=parse_grid(args.grid) if args.grid else None)
     stream = base.stream if not Path(base.stream).suffix else Path(base.stream).stem
     path = tuned_file(Path(args.tuned_output) if args.tuned_output else None, stream, base.model)
     write_tuned(path, base.strategy, chosen)

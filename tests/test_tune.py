@@ -73,7 +73,25 @@ def test_run_uses_tuned_settings_and_records_the_study(tune_args, tiny_model, sy
     assert main([*args, "--strategy", "head-only", "--output-dir", str(tmp_path / "o3")]) == 0
 
 
+def test_grid_tries_every_point_once_and_keeps_the_best(tune_args, tmp_path, capsys):
+    grid = ["--grid", "lr=1e-5,3e-3", "weight_decay=0,0.1"]
+    assert main(["tune", *tune_args, *grid]) == 0
+    tuned = tomllib.loads((tmp_path / "tuned.toml").read_text())["finetune"]
+    runs = [json.loads(p.read_text()) for p in (tmp_path / "tuning" / "runs").glob("*.json")]
+    tried = sorted((r["run"]["strategy_config"]["lr"], r["run"]["strategy_config"]["weight_decay"]) for r in runs)
+    assert tried == [(1e-5, 0.0), (1e-5, 0.1), (3e-3, 0.0), (3e-3, 0.1)]
+    score = {(r["run"]["strategy_config"]["lr"], r["run"]["strategy_config"]["weight_decay"]):
+             r["metrics_val"]["final_average"] for r in runs}
+    assert score[tuned["lr"], tuned["weight_decay"]] == max(score.values()) == tuned["_study"]["value"]
+    assert tuned["_study"]["search"] == {"grid": {"lr": [1e-5, 3e-3], "weight_decay": [0, 0.1]}}
+    capsys.readouterr()  # a rerun finds the grid done and trains nothing
+    assert main(["tune", *tune_args, *grid]) == 0
+    assert "trial" not in capsys.readouterr().out.replace("trials", "")
+
+
 @pytest.mark.parametrize("extra, message", [
+    (["--grid", "nope=1,2"], "--grid nope: finetune has no such setting"),
+    (["--grid", "lr"], "--grid expects key=v1,v2"),
     (["--val-size", "0"], "tuning chooses on the validation split"),
     (["--params", "nope"], "--params nope: not in finetune's search space"),
     (["--set", "lr=1e-3"], "'lr' is both --set and searched"),
