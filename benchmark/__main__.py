@@ -282,6 +282,9 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--study", default=None, help="study name; default strategy_stream_tasks_model")
     g.add_argument("--tuned-output", default=None, metavar="TOML",
                    help="where the chosen settings go; default results/tuned/STREAM_MODEL.toml")
+    g.add_argument("--share-from", default=None, metavar="STRATEGY",
+                   help="run no trials: give --strategy the settings already tuned for STRATEGY in "
+                        "the same file that it also has (e.g. replay takes finetune's lr)")
     p.set_defaults(func=cmd_tune)
 
     from benchmark.sweep import __doc__ as sweep_doc
@@ -351,13 +354,21 @@ def cmd_tune(args: argparse.Namespace) -> int:
         if not 1 <= args.tune_tasks <= len(tasks):
             raise UsageError(f"--tune-tasks must be in 1..{len(tasks)}, not {args.tune_tasks}")
         base = dataclasses.replace(base, tasks=tasks[: args.tune_tasks], order="default")
+    stream = base.stream if not Path(base.stream).suffix else Path(base.stream).stem
+    path = tuned_file(Path(args.tuned_output) if args.tuned_output else None, stream, base.model)
+    if args.share_from:
+        from benchmark.runconfig import resolve
+        from benchmark.tune import share_settings
+
+        shared = share_settings(path, resolve(base).strategy_cls, args.share_from)
+        print(f"{base.strategy} takes {args.share_from}'s {', '.join(f'{k}={v}' for k, v in shared.items())}; "
+              f"written to {path}")
+        return 0
     seeds = [int(s) for s in _int_list(args.tune_seeds)] if args.tune_seeds else [base.seed]
     chosen = tune(base, trials=args.trials, seeds=seeds, objective=args.objective,
                   tuning_dir=Path(args.tuning_dir), storage=args.storage, study_name=args.study,
                   params=_int_list(args.params) if args.params else None,
                   grid=parse_grid(args.grid) if args.grid else None)
-    stream = base.stream if not Path(base.stream).suffix else Path(base.stream).stem
-    path = tuned_file(Path(args.tuned_output) if args.tuned_output else None, stream, base.model)
     write_tuned(path, base.strategy, chosen)
     shown = ", ".join(f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}" for k, v in chosen["params"].items())
     print(f"best of {chosen['study']['trials']} trials: {shown} (validation "

@@ -208,7 +208,8 @@ def tune(base, *, trials: int, seeds: list[int], objective: str = "final_average
             "epochs": base.epochs,
             "steps": base.steps,
             "fixed_settings": dict(base.strategy_config),
-            "search": {"grid": grid} if grid else {"sampler": "tpe", "space": {k: list(map(str, v)) for k, v in space.items()}},
+            "search": {"grid": grid} if grid else
+                      {"sampler": "tpe", "space": {k: list(map(str, v)) for k, v in space.items()}},
             "protocol": "Chaudhry et al. 2019: chosen on validation of the tuning tasks; test never read",
         },
     }
@@ -216,17 +217,47 @@ def tune(base, *, trials: int, seeds: list[int], objective: str = "final_average
 
 def write_tuned(path: Path, strategy: str, chosen: dict[str, Any]) -> None:
     """Add or replace the strategy's table in the tuned-settings TOML (other strategies stay)."""
+    from filelock import FileLock
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with FileLock(str(path) + ".lock"):  # studies running side by side share the file
+        _write_tuned(path, strategy, chosen)
+
+
+def _write_tuned(path: Path, strategy: str, chosen: dict[str, Any]) -> None:
     import tomli_w
 
     data = read_tuned(path) if path.exists() else {}
     study = {k: v for k, v in chosen["study"].items() if v is not None}  # TOML has no null
-    data[strategy] = dict(chosen["params"]) | {STUDY_KEY: study}
-    path.parent.mkdir(parents=True, exist_ok=True)
+    # the table holds every setting the chosen trial ran with: the searched ones and those the
+    # study held fixed (--set), so that --tuned reproduces the trial that was validated
+    fixed = {k: grid_value(v) if isinstance(v, str) else v
+             for k, v in chosen["study"].get("fixed_settings", {}).items()}
+    data[strategy] = fixed | dict(chosen["params"]) | {STUDY_KEY: study}
     header = ("# Strategy settings chosen by `python -m benchmark tune` on validation splits (held out\n"
               "# from train); test was never read. Each table's _study says how. Used by --tuned.\n")
     tmp = path.with_suffix(".toml.tmp")
     tmp.write_text(header + tomli_w.dumps(data))
     tmp.replace(path)
+
+
+def share_settings(path: Path, strategy_cls, source: str) -> dict[str, Any]:
+    """Give `strategy_cls` the settings tuned for `source` that it also has (e.g. the backbone
+    learning rate chosen for finetune, for replay): write its table, whose _study names the
+    source study, and return the settings shared. No trial runs; the table says so."""
+    table = read_tuned(path).get(source) if path.exists() else None
+    if not isinstance(table, dict):
+        raise UsageError(f"--share-from {source}: {path} has no [{source}] table (tune {source} first)")
+    fields = {f.name for f in dataclasses.fields(strategy_cls.Config)}
+    shared = {k: v for k, v in table.items() if k != STUDY_KEY and k in fields}
+    if not shared:
+        raise UsageError(f"--share-from {source}: none of its settings ({', '.join(k for k in table if k != STUDY_KEY)}) "
+                         f"is a setting of {strategy_cls.name}")
+    study = dict(table.get(STUDY_KEY, {})) | {"shared_from": source, "strategy": strategy_cls.name,
+                                              "note": f"not tuned for {strategy_cls.name}: settings "
+                                                      f"chosen for {source} on the same tuning tasks"}
+    write_tuned(path, strategy_cls.name, {"params": shared, "study": study | {"fixed_settings": {}}})
+    return shared
 
 
 def read_tuned(path: str | Path) -> dict[str, dict]:

@@ -89,6 +89,23 @@ def test_grid_tries_every_point_once_and_keeps_the_best(tune_args, tmp_path, cap
     assert "trial" not in capsys.readouterr().out.replace("trials", "")
 
 
+def test_fixed_settings_enter_the_table_and_share_from_copies_them(tune_args, tmp_path, capsys):
+    assert main(["tune", *tune_args, "--set", "weight_decay=0.2", "--grid", "lr=1e-4"]) == 0
+    path = tmp_path / "tuned.toml"
+    assert {k: v for k, v in tomllib.loads(path.read_text())["finetune"].items() if k != "_study"} == \
+        {"lr": 1e-4, "weight_decay": 0.2}  # the trial that was validated, not its lr alone
+    args = [a for a in tune_args if a != "finetune"]
+    i = args.index("--strategy")
+    args[i:i + 1] = []
+    assert main(["tune", *args, "--strategy", "replay", "--share-from", "finetune"]) == 0
+    replay = tomllib.loads(path.read_text())["replay"]
+    assert replay["lr"] == 1e-4 and replay["weight_decay"] == 0.2
+    assert replay["_study"]["shared_from"] == "finetune" and "not tuned for replay" in replay["_study"]["note"]
+    assert len(list((tmp_path / "tuning" / "runs").glob("*.json"))) == 1  # sharing ran no trial
+    assert main(["tune", *args, "--strategy", "replay", "--share-from", "lwf"]) == 2
+    assert "has no [lwf] table" in capsys.readouterr().err
+
+
 @pytest.mark.parametrize("extra, message", [
     (["--grid", "nope=1,2"], "--grid nope: finetune has no such setting"),
     (["--grid", "lr"], "--grid expects key=v1,v2"),
