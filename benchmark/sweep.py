@@ -11,11 +11,14 @@ any run flag by its option name (`stream`, `epochs`, `max_train`, ...); flags gi
 line override the file. `--orders N` draws N random orders with order seeds 0..N-1, recorded in
 each run JSON as run.order = "random-<order seed>".
 
-Runs happen in this process, one after another, rather than in subprocesses: modules loaded with
-`--import` (and tasks registered by tests) stay registered, no run pays the start-up of Python
-and torch again, and the runner already turns a failed run into a recorded status and an
-exception that the sweep catches. A run that kills the process (out of memory) stops the sweep;
-rerunning the same command continues after the runs already complete.
+Runs are planned seed-major (every strategy at seed 0, then at seed 1, ...), so a sweep stopped
+part-way still compares every strategy. By default they happen in this process, one after
+another: modules loaded with `--import` (and tasks registered by tests) stay registered, no run
+pays the start-up of Python and torch again, and the runner already turns a failed run into a
+recorded status and an exception that the sweep catches. A run that kills the process (out of
+memory) stops the sweep; rerunning the same command continues after the runs already complete.
+`--jobs N` runs N at once in forked workers (which keep those registrations), each with
+1/N of the CPU threads; runs are independent (one JSON and one lock each), so this is safe.
 """
 
 from __future__ import annotations
@@ -283,6 +286,9 @@ def add_sweep_arguments(p: argparse.ArgumentParser) -> None:
                         help="explicit task orders: one per line (tasks separated by commas), or "
                              "TOML/YAML `orders = [[a, b], [b, a]]`")
     g.add_argument("--dry-run", action="store_true", help="list the runs and what would happen to each")
+    g.add_argument("--jobs", type=int, default=1, metavar="N",
+                   help="runs at once on this machine, each with its share of the CPU threads "
+                        "(forked workers); default 1: one after another in this process")
 
 
 def grid_from_args(args: argparse.Namespace) -> tuple[Grid, argparse.Namespace, dict[str, str]]:
@@ -342,9 +348,10 @@ def plan(grid: Grid, run_args: argparse.Namespace, cli_settings: dict[str, str] 
     base = config_from_args(run_args)
     runs: list[PlannedRun] = []
     seen: dict[str, str] = {}
-    for name, settings in grid.strategies:
-        shown = ",".join(f"{k}={v}" for k, v in settings.items())
-        for seed in grid.seeds:
+    # seed-major: a sweep stopped part-way has every strategy at the first seeds, which compare
+    for seed in grid.seeds:
+        for name, settings in grid.strategies:
+            shown = ",".join(f"{k}={v}" for k, v in settings.items())
             for order in grid.orders:
                 label = f"{name}{f' ({shown})' if shown else ''} seed {seed} order {order.label}"
                 cfg = dataclasses.replace(
@@ -380,41 +387,105 @@ def _echo(line: str) -> None:
     print(line, flush=True)  # progress shows at once when the output goes to a file
 
 
+def _summary(record: dict) -> str:
+    final = record["metrics"].get("final_average")
+    return "-" if final is None else f"{final * 100:.1f}"
+
+
+def _run_in_worker(config) -> tuple[str, float]:
+    """One run in a worker process of `--jobs`: its final average and seconds, or the exception
+    (which the parent reports like an in-process failure)."""
+    from benchmark.runner import run
+
+    t0 = time.perf_counter()
+    try:
+        return _summary(run(config)), time.perf_counter() - t0
+    finally:
+        gc.collect()
+
+
+def _init_worker(threads: int) -> None:
+    import torch
+
+    torch.set_num_threads(threads)  # each run gets its share of the machine's cores
+
+
+def _fork_pool(jobs: int):
+    """A pool of `jobs` forked workers (not spawned: tasks and strategies registered in this
+    process by --import or by a test stay registered in the workers). Run-level parallelism is
+    the concurrent.futures pool's; the sweep adds only the bookkeeping."""
+    import multiprocessing
+    import os
+    from concurrent.futures import ProcessPoolExecutor
+
+    threads = max(1, (len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1) // jobs)
+    return ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context("fork"),
+                               initializer=_init_worker, initargs=(threads,))
+
+
 def run_sweep(runs: list[PlannedRun], echo: Callable[[str], None] = _echo,
-              result: SweepResult | None = None) -> SweepResult:
-    """Run the planned runs one after another; a failed run is reported and the next one starts.
-    Counts go into `result` as they happen (pass one in to keep them after an interruption)."""
+              result: SweepResult | None = None, jobs: int = 1) -> SweepResult:
+    """Run the planned runs, `jobs` at a time (one: in this process, one after another); a failed
+    run is reported and the others go on. Counts go into `result` as they happen (pass one in to
+    keep them after an interruption)."""
     from benchmark.runner import run
 
     result = result if result is not None else SweepResult()
     width = len(str(len(runs)))
+    todo = []
     for i, item in enumerate(runs, 1):
         head = f"[{i:>{width}}/{len(runs)}] {item.label}"
         before = _status(item.path)
         if before == "complete":
             result.skipped += 1
             echo(f"{head}: skipped, already complete ({item.path.name})")
-            continue
-        t0 = time.perf_counter()
-        try:
-            record = run(item.config)
-        except Exception as exc:  # a failure inside the run is in its JSON too; the sweep goes on
-            message = str(exc).splitlines()[0] if str(exc) else ""
+        else:
+            todo.append((head, item, before))
+
+    def report(head: str, item: PlannedRun, before: str | None, seconds: float, outcome) -> None:
+        if isinstance(outcome, BaseException):  # the failure is in the run's JSON too
+            message = str(outcome).splitlines()[0] if str(outcome) else ""
             result.failed.append(item.label)
-            echo(f"{head}: FAILED after {time.perf_counter() - t0:.0f}s: {type(exc).__name__}: {message}")
-            continue
-        finally:
-            gc.collect()
+            echo(f"{head}: FAILED after {seconds:.0f}s: {type(outcome).__name__}: {message}")
+            return
         result.complete += 1
-        final = record["metrics"].get("final_average")
-        score = "-" if final is None else f"{final * 100:.1f}"
         resumed = f", resumed from {before}" if before else ""
-        echo(f"{head}: complete in {time.perf_counter() - t0:.0f}s{resumed}, "
-             f"final average {score} ({item.path.name})")
+        echo(f"{head}: complete in {seconds:.0f}s{resumed}, final average {outcome} ({item.path.name})")
+
+    if jobs <= 1:
+        for head, item, before in todo:
+            t0 = time.perf_counter()
+            try:
+                outcome = _summary(run(item.config))
+            except Exception as exc:  # noqa: BLE001 - reported, and the sweep goes on
+                outcome = exc
+            finally:
+                gc.collect()
+            report(head, item, before, time.perf_counter() - t0, outcome)
+        return result
+
+    from concurrent.futures import FIRST_COMPLETED, wait
+
+    with _fork_pool(jobs) as pool:
+        pending = {}
+        for head, item, before in todo:
+            pending[pool.submit(_run_in_worker, item.config)] = (head, item, before, time.perf_counter())
+        while pending:
+            done, _ = wait(pending, return_when=FIRST_COMPLETED)
+            for future in done:
+                head, item, before, t0 = pending.pop(future)
+                exc = future.exception()
+                if exc is not None:
+                    report(head, item, before, time.perf_counter() - t0, exc)
+                else:
+                    summary, seconds = future.result()
+                    report(head, item, before, seconds, summary)
     return result
 
 
 def cmd_sweep(args: argparse.Namespace) -> int:
+    if args.jobs < 1:
+        raise UsageError(f"--jobs must be >= 1, not {args.jobs}")
     grid, run_args, cli_settings = grid_from_args(args)
     runs = plan(grid, run_args, cli_settings)
     out_dir = Path(run_args.output_dir)
@@ -428,7 +499,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         return 0
     result = SweepResult()
     try:
-        result = run_sweep(runs, result=result)
+        result = run_sweep(runs, result=result, jobs=args.jobs)
     except KeyboardInterrupt:
         print(f"sweep interrupted after {result.complete} complete, {result.skipped} skipped, "
               f"{len(result.failed)} failed; run the same command again to continue")

@@ -62,7 +62,22 @@ def test_a_grid_runs_every_combination_then_skips_them(tiny, tmp_path, capsys, m
     assert alone["R"] == seed1["R"] and alone["run_id"] == seed1["run_id"]
 
 
-def test_a_failed_run_is_recorded_and_the_sweep_goes_on(tiny, tmp_path, capsys, monkeypatch):
+def test_jobs_run_side_by_side_with_the_same_results_in_seed_major_order(tiny, tmp_path, capsys):
+    argv = ["sweep", "--strategies", "finetune,head-only", "--seeds", "0,1", "--tasks", TASKS2, *tiny]
+    assert [r.label.split(" order")[0] for r in planned(argv[1:])] == [
+        "finetune seed 0", "head-only seed 0", "finetune seed 1", "head-only seed 1"]
+    assert main([*argv, "--jobs", "2"]) == 0
+    out = capsys.readouterr().out
+    assert out.count(": complete in ") == 4 and "0 failed" in out
+    parallel = {p.name: read_run(p)["R"] for p in (tmp_path / "out").glob("*.json")}
+    assert main([*argv, "--output-dir", str(tmp_path / "one")]) == 0
+    assert {p.name: read_run(p)["R"] for p in (tmp_path / "one").glob("*.json")} == parallel
+    assert main([*argv, "--jobs", "0"]) == 2
+    assert "--jobs must be >= 1" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("jobs", ["1", "2"])
+def test_a_failed_run_is_recorded_and_the_sweep_goes_on(tiny, tmp_path, capsys, monkeypatch, jobs):
     original = Finetune.after_task
 
     def fail_for_seed_0(self, phase):
@@ -71,7 +86,7 @@ def test_a_failed_run_is_recorded_and_the_sweep_goes_on(tiny, tmp_path, capsys, 
         original(self, phase)
 
     monkeypatch.setattr(Finetune, "after_task", fail_for_seed_0)
-    argv = ["sweep", "--strategies", "finetune", "--seeds", "0,1", "--tasks", TASKS2, *tiny]
+    argv = ["sweep", "--strategies", "finetune", "--seeds", "0,1", "--tasks", TASKS2, *tiny, "--jobs", jobs]
     assert main(argv) == 1
     out = capsys.readouterr().out
     assert "seed 0 order default: FAILED after" in out and "RuntimeError: disk on fire" in out
