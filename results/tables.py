@@ -6,6 +6,7 @@
     python results/tables.py text5 results/runs/text5              # class-incremental text5
     python results/tables.py references results/runs/glue-small-protocol   # per-task reference points
     python results/tables.py tuned results/runs/sst2-default results/runs/sst2-tuned  # default vs tuned
+    python results/tables.py reference results/runs/mixed4          # the reference sweep, 95% CIs
 
 `leaderboard` gives the aggregate columns every experiment shares; these tables add what one
 experiment is about (per-task scores, the share of the data a sampler used, forgetting of the
@@ -189,6 +190,52 @@ def tuned(records: list[dict]) -> str:
                   "trials"], rows)
 
 
+def ci95(values: list[float | None], scale: float = 100.0, digits: int = 1) -> str:
+    """Mean ± the half-width of its 95% confidence interval over the seeds (Student's t with n-1
+    degrees of freedom: five seeds give ± 2.78 standard errors); one value has no interval."""
+    from scipy.stats import t
+
+    values = [v for v in values if v is not None]
+    if not values:
+        return "-"
+    mean = scale * statistics.fmean(values)
+    if len(values) == 1:
+        return f"{mean:.{digits}f} (1 seed)"
+    half = t.ppf(0.975, len(values) - 1) * statistics.stdev(values) / len(values) ** 0.5
+    return f"{mean:.{digits}f} ± {scale * half:.{digits}f}"
+
+
+def _count(v: float | None) -> str:
+    if v is None:
+        return "-"
+    for unit, size in (("M", 1e6), ("k", 1e3)):
+        if v >= size:
+            return f"{v / size:.3g}{unit}"
+    return f"{v:.0f}"
+
+
+def reference(records: list[dict]) -> str:
+    """The reference sweep: one row per strategy (settings as run), best normalised score first;
+    raw and normalised final averages, forgetting and BWT with their 95% CIs over the seeds, what
+    the strategy keeps per task, and the tasks single-task fine-tuning does not learn."""
+    from benchmark.leaderboard import run_row
+
+    rows = []
+    groups = ranked(records, lambda r: r["run"]["strategy"])
+    for name, rs in sorted(groups, key=lambda kv: -statistics.fmean(
+            [r["metrics"].get("normalised_average") or 0.0 for r in kv[1]])):
+        flat = [run_row(r) for r in rs]
+        not_learned = sorted({t for f in flat for t in f["not_learned"].split(",") if t})
+        rows.append([
+            name, str(len(rs)), ci95([f["final_average"] for f in flat]),
+            ci95([f["normalised_average"] for f in flat]), ci95([f["forgetting"] for f in flat]),
+            ci95([f["bwt"] for f in flat]), _count(flat[0]["params_added_per_task"]),
+            _count(statistics.fmean(f["kept_per_task"] for f in flat)),
+            ", ".join(not_learned) or "-"])
+    return table(["strategy", "seeds", "final avg (test)", "normalised", "forgetting", "BWT",
+                  "params added per task", "kept per task", "not learned"], rows)
+
+
 def _is_float(v) -> bool:
     try:
         float(v)
@@ -198,7 +245,7 @@ def _is_float(v) -> bool:
 
 
 KINDS = {"glue-small": glue_small, "samplers": samplers, "mtl-add": mtl_add, "text5": text5,
-         "references": references, "tuned": tuned}
+         "references": references, "tuned": tuned, "reference": reference}
 
 
 def main(argv: list[str] | None = None) -> int:
