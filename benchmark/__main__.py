@@ -272,8 +272,9 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--params", default=None, metavar="K1,K2",
                    help="tune only these settings of the strategy's search space")
     g.add_argument("--grid", nargs="+", default=None, metavar="KEY=V1,V2",
-                   help="try every combination of these values once (Optuna's GridSampler) instead "
-                        "of --trials draws from the search space, e.g. --grid lr=1e-4,3e-4,1e-3")
+                   help="try every combination of these values once instead of --trials draws from "
+                        "the search space, e.g. --grid lr=1e-4,3e-4,1e-3; rerun with more values to "
+                        "add only the new points")
     g.add_argument("--tuning-dir", default="results/tuning",
                    help="trial runs and the SQLite study go here; default results/tuning")
     g.add_argument("--storage", default=None, metavar="URL",

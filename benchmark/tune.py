@@ -47,6 +47,13 @@ def suggest(trial, name: str, space: tuple) -> Any:
         return trial.suggest_int(name, args[0], args[1], log=True)
     if kind == "choice":
         return trial.suggest_categorical(name, list(args[0]))
+    if kind == "grid":  # an enqueued grid point: a numeric range that a grown grid may widen
+        values = list(args[0])
+        if all(isinstance(v, int) and not isinstance(v, bool) for v in values):
+            return trial.suggest_int(name, min(values), max(values))
+        if all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values):
+            return trial.suggest_float(name, min(values), max(values))
+        return trial.suggest_categorical(name, values)
     raise ValueError(f"search space of {name!r}: unknown kind {kind!r}")
 
 
@@ -69,7 +76,10 @@ def parse_grid(items: list[str]) -> dict[str, list[Any]]:
         points = [v.strip() for v in values.split(",") if v.strip()]
         if not sep or not key.strip() or not points:
             raise UsageError(f"--grid expects key=v1,v2,..., got {item!r} (e.g. --grid lr=1e-4,3e-4,1e-3)")
-        grid[key.strip()] = [grid_value(v) for v in points]
+        values = [grid_value(v) for v in points]
+        if any(isinstance(v, float) for v in values) and all(isinstance(v, (int, float)) for v in values):
+            values = [float(v) for v in values]  # 0.3,1,3: one float setting, not ints and a float
+        grid[key.strip()] = values
     return grid
 
 
@@ -128,9 +138,9 @@ def tune(base, *, trials: int, seeds: list[int], objective: str = "final_average
          grid: dict[str, list[Any]] | None = None, echo=print) -> dict[str, Any]:
     """Run (or resume) the study and return {"params": best settings, "study": its description}.
 
-    With `grid` ({setting: [values]}) the study tries every combination once (Optuna's
-    GridSampler) instead of drawing `trials` points from the declared search space: with a budget
-    of a handful of trials a small fixed grid is a better search than a random start-up."""
+    With `grid` ({setting: [values]}) the study tries every combination once (enqueued trials)
+    instead of drawing `trials` points from the declared search space: with a budget of a
+    handful of trials a small fixed grid is a better search than a random start-up."""
     import optuna
 
     from benchmark.runconfig import resolve
@@ -149,7 +159,7 @@ def tune(base, *, trials: int, seeds: list[int], objective: str = "final_average
         if unknown:
             raise UsageError(f"--grid {unknown[0]}: {resolved.strategy_cls.name} has no such setting "
                              f"(see python -m benchmark list --strategy {resolved.strategy_cls.name})")
-        space = {k: ("choice", v) for k, v in grid.items()}
+        space = {k: ("grid", v) for k, v in grid.items()}
         trials = math.prod(len(v) for v in grid.values())
     else:
         space = search_space(resolved.strategy_cls, params)
@@ -162,10 +172,11 @@ def tune(base, *, trials: int, seeds: list[int], objective: str = "final_average
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     # TPE starts with random trials (10 by default); with a small budget half of it is random
     # start-up and half is TPE, so that a study of 8 trials is more than a random search
-    sampler = (optuna.samplers.GridSampler(grid, seed=sampler_seed) if grid else
-               optuna.samplers.TPESampler(seed=sampler_seed, n_startup_trials=min(10, max(3, trials // 2))))
+    sampler = optuna.samplers.TPESampler(seed=sampler_seed, n_startup_trials=min(10, max(3, trials // 2)))
     study = optuna.create_study(study_name=name, storage=storage, direction="maximize",
                                 sampler=sampler, load_if_exists=True)
+    if grid:  # every point not yet tried, enqueued once: a grid grown later adds only its new points
+        todo = _enqueue_grid(study, grid)
     # A trial killed mid-way stays RUNNING in the storage (another machine may still be running
     # it in a shared study): it is not counted, and a new trial takes its place.
 
@@ -183,7 +194,7 @@ def tune(base, *, trials: int, seeds: list[int], objective: str = "final_average
         echo(f"trial {trial.number}: {values} -> validation {objective} {value * 100:.2f}")
         return value
 
-    done = len([t for t in study.trials if t.state.is_finished()])
+    done = trials - todo if grid else len([t for t in study.trials if t.state.is_finished()])
     if done < trials:
         echo(f"study {name!r}: {done} of {trials} trials done; running {trials - done} more")
         study.optimize(objective_fn, n_trials=trials - done, gc_after_trial=True)
@@ -213,6 +224,25 @@ def tune(base, *, trials: int, seeds: list[int], objective: str = "final_average
             "protocol": "Chaudhry et al. 2019: chosen on validation of the tuning tasks; test never read",
         },
     }
+
+
+def _enqueue_grid(study, grid: dict[str, list[Any]]) -> int:
+    """Queue the grid's points that the study has not completed (nor queued) and return how many
+    are to run. Optuna's GridSampler would rerun points of an earlier, smaller grid of the study
+    (it matches points by their index in one search space) and may skip new ones."""
+    import itertools
+
+    from optuna.trial import TrialState
+
+    keys = list(grid)
+    done = {tuple(t.params.get(k) for k in keys) for t in study.trials if t.state == TrialState.COMPLETE}
+    queued = {tuple(t.system_attrs.get("fixed_params", {}).get(k) for k in keys)
+              for t in study.trials if t.state == TrialState.WAITING}
+    missing = [p for p in itertools.product(*grid.values()) if p not in done]
+    for point in missing:
+        if point not in queued:
+            study.enqueue_trial(dict(zip(keys, point)))
+    return len(missing)
 
 
 def write_tuned(path: Path, strategy: str, chosen: dict[str, Any]) -> None:

@@ -87,6 +87,11 @@ def test_grid_tries_every_point_once_and_keeps_the_best(tune_args, tmp_path, cap
     capsys.readouterr()  # a rerun finds the grid done and trains nothing
     assert main(["tune", *tune_args, *grid]) == 0
     assert "trial" not in capsys.readouterr().out.replace("trials", "")
+    # a grown grid runs only its new points
+    assert main(["tune", *tune_args, "--grid", "lr=1e-5,3e-3,1e-2", "weight_decay=0,0.1"]) == 0
+    out = capsys.readouterr().out
+    assert "4 of 6 trials done; running 2 more" in out and out.count("-> validation") == 2
+    assert len(list((tmp_path / "tuning" / "runs").glob("*.json"))) == 6
 
 
 def test_fixed_settings_enter_the_table_and_share_from_copies_them(tune_args, tmp_path, capsys):

@@ -9,6 +9,8 @@
 #     agem (plain SGD) tunes its own lr;
 #   - frozen-backbone patches: each tunes its lr around the SST-2 study's optimum
 #     (results/tuned/sst2_minilm.toml), at its default size/rank.
+# A grid whose best point is at its edge grows by one point beyond that edge (x or / sqrt(10)),
+# once, so that no choice is an edge of the range searched unless the extended grid says so.
 # Memory budgets are held equal across the replay strategies (100 examples per task), not tuned.
 # Two lanes run side by side, one thread each. Resumable: rerun to continue.
 set -euo pipefail
@@ -22,29 +24,46 @@ tune() {
     --tuned-output "$T" "$@"
 }
 lr_of() { python -c "import tomllib; print(tomllib.load(open('$T', 'rb'))['$1']['lr'])"; }
+# grid STRATEGY KEY V1,V2,V3 [tune flags]: the grid, then one more point past an edge it chose
+grid() {
+  local s=$1 key=$2 values=$3; shift 3
+  tune "$s" --grid "$key=$values" "$@"
+  local grown
+  grown=$(python - "$T" "$s" "$key" "$values" <<'PY'
+import sys, tomllib
+path, s, key, values = sys.argv[1:]
+points = [float(v) for v in values.split(",")]
+best = float(tomllib.load(open(path, "rb"))[s][key])
+grown = ([points[0] / 10 ** 0.5] if best == points[0] else []) + points + \
+        ([points[-1] * 10 ** 0.5] if best == points[-1] else [])
+print(",".join(f"{v:.3g}" for v in grown) if len(grown) > len(points) else "")
+PY
+)
+  if [ -n "$grown" ]; then tune "$s" --grid "$key=$grown" "$@"; fi
+}
 
 full_backbone() {
-  tune finetune --grid lr=3e-5,1e-4,3e-4
+  grid finetune lr 3e-5,1e-4,3e-4
   for s in independent joint replay coreset-replay sparse-replay task-conditioned; do
     tune "$s" --share-from finetune
   done
   local lr; lr=$(lr_of finetune)
-  tune ewc --set lr="$lr" --grid ewc_lambda=1e3,1e4,1e5
-  tune online-ewc --set lr="$lr" --grid ewc_lambda=1e3,1e4,1e5
-  tune lwf --set lr="$lr" --grid lwf_alpha=0.3,1,3
-  tune derpp --set lr="$lr" --grid alpha=0.03,0.1,0.3
-  tune agem --grid lr=0.01,0.03,0.1
+  grid ewc ewc_lambda 1e3,1e4,1e5 --set lr="$lr"
+  grid online-ewc ewc_lambda 1e3,1e4,1e5 --set lr="$lr"
+  grid lwf lwf_alpha 0.3,1,3 --set lr="$lr"
+  grid derpp alpha 0.03,0.1,0.3 --set lr="$lr"
+  grid agem lr 0.01,0.03,0.1
 }
 
 patches() {
-  tune head-only --grid lr=3e-3,1e-2,3e-2
-  tune bitfit --grid lr=1e-3,3e-3,1e-2
-  tune lora --grid lr=1e-3,3e-3,1e-2
-  tune adapters --grid lr=3e-4,1e-3,3e-3
-  tune ia3 --grid lr=3e-3,1e-2,3e-2
-  tune ln-tuning --grid lr=1e-3,3e-3,1e-2
-  tune scale-bias --grid lr=1e-3,3e-3,1e-2
-  tune pals --grid lr=3e-4,1e-3,3e-3
+  grid head-only lr 3e-3,1e-2,3e-2
+  grid bitfit lr 1e-3,3e-3,1e-2
+  grid lora lr 1e-3,3e-3,1e-2
+  grid adapters lr 3e-4,1e-3,3e-3
+  grid ia3 lr 3e-3,1e-2,3e-2
+  grid ln-tuning lr 1e-3,3e-3,1e-2
+  grid scale-bias lr 1e-3,3e-3,1e-2
+  grid pals lr 3e-4,1e-3,3e-3
 }
 
 case "${1:-both}" in
