@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# text5 (d'Autume et al. 2019: Yelp, AG News, DBpedia, Amazon, Yahoo) over the paper's four
+# orders, class-incremental, 2 seeds, caps that fit a CPU (500 train / 200 test per task), at
+# the settings tuned on the default stream (results/tuned/mixed4_minilm.toml: tuned on mixed4's
+# first two tasks, task-incremental; not re-tuned for text5). Frozen-backbone patches need a task
+# id, so adapters runs in the task-incremental version of the stream, in its own folder (not
+# comparable with the class-incremental rows). Needs the mirrors (CMTBENCH_DATA_DIR) or the Hub.
+# Resumable: rerun to continue. Then:
+#   python results/tables.py text5 results/runs/text5-orders
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+common=(--stream text5 --orders 1,2,3,4 --seeds 0,1 --max-train 500 --max-eval 200
+        --tuned results/tuned/mixed4_minilm.toml --jobs "${JOBS:-2}" --quiet)
+python -m benchmark sweep "${common[@]}" --strategies finetune,replay,coreset-replay,agem,lwf,joint \
+  --output-dir results/runs/text5-orders
+python -m benchmark sweep "${common[@]}" --strategies adapters --scenario task-incremental \
+  --output-dir results/runs/text5-orders-task-incremental
