@@ -23,14 +23,26 @@ from collections import defaultdict
 from benchmark.leaderboard import load_runs
 
 
-def fmt(values: list[float | None], scale: float = 100.0, digits: int = 1) -> str:
+def fmt(values: list[float | None], scale: float = 100.0, digits: int = 1, ci: bool = False) -> str:
+    """Mean ± the standard deviation over the runs, or with `ci` ± the half-width of the mean's 95%
+    confidence interval (Student's t with n-1 degrees of freedom: five seeds give ± 2.78 standard
+    errors); a single value has no spread."""
     values = [v for v in values if v is not None]
     if not values:
         return "-"
     mean = scale * statistics.fmean(values)
     if len(values) == 1:
-        return f"{mean:.{digits}f}"
-    return f"{mean:.{digits}f} ± {scale * statistics.stdev(values):.{digits}f}"
+        return f"{mean:.{digits}f}" + (" (1 seed)" if ci else "")
+    spread = statistics.stdev(values)
+    if ci:
+        from scipy.stats import t
+
+        spread *= t.ppf(0.975, len(values) - 1) / len(values) ** 0.5
+    return f"{mean:.{digits}f} ± {scale * spread:.{digits}f}"
+
+
+def ci95(values: list[float | None]) -> str:
+    return fmt(values, ci=True)
 
 
 def table(header: list[str], rows: list[list[str]]) -> str:
@@ -188,21 +200,6 @@ def tuned(records: list[dict]) -> str:
                      fmt([study.get("value")]) if study else "-", str(study.get("trials", "-"))])
     return table(["strategy", "default (test)", "tuned (test)", "tuned settings", "validation of the choice",
                   "trials"], rows)
-
-
-def ci95(values: list[float | None], scale: float = 100.0, digits: int = 1) -> str:
-    """Mean ± the half-width of its 95% confidence interval over the seeds (Student's t with n-1
-    degrees of freedom: five seeds give ± 2.78 standard errors); one value has no interval."""
-    from scipy.stats import t
-
-    values = [v for v in values if v is not None]
-    if not values:
-        return "-"
-    mean = scale * statistics.fmean(values)
-    if len(values) == 1:
-        return f"{mean:.{digits}f} (1 seed)"
-    half = t.ppf(0.975, len(values) - 1) * statistics.stdev(values) / len(values) ** 0.5
-    return f"{mean:.{digits}f} ± {scale * half:.{digits}f}"
 
 
 def _count(v: float | None) -> str:
