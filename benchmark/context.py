@@ -8,7 +8,7 @@ import contextlib
 import hashlib
 import math
 import resource
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence, Sized
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -132,6 +132,11 @@ class RunContext:
 
     def num_steps(self, phase: Phase) -> int:
         return len(self.task_batches(phase))
+
+    def steps_of(self, phase: Phase, batches: Iterable[Batch]) -> int:
+        """Optimizer steps of a phase trained on `batches` (a strategy's): their length, or the
+        plain count of the phase's batches when they are not sized."""
+        return len(batches) if isinstance(batches, Sized) else self.num_steps(phase)
 
     def collate(self, parts: Sequence[tuple[TaskData | int, Examples, Sequence[int]]]) -> Batch:
         return collate(parts, self.pad_id).to(self.device)

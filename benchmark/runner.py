@@ -19,7 +19,7 @@ import os
 import sys
 import time
 import traceback
-from collections.abc import Sized
+from collections.abc import Iterable, Sized
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -38,7 +38,7 @@ from benchmark.context import (
     peak_memory_mb,
     set_seed,
 )
-from benchmark.data import TaskData
+from benchmark.data import Batch, TaskData
 from benchmark.errors import UsageError
 from benchmark.evaluate import evaluate
 from benchmark.model import (
@@ -297,8 +297,8 @@ class Runner:
         log(f"phase {p + 1}/{len(self.plan)}: {'+'.join(phase.names)} "
             f"({sum(len(t.train) for t in phase.tasks)} train examples)")
         cpu0 = time.process_time()  # CPU time: less load-dependent than wall time
-        added = prepare_phase(self.model, self.strategy, phase, self.cfg.seed)
-        trained = train_phase(self.model, self.strategy, self.ctx, phase)
+        added, batches = prepare_phase(self.model, self.strategy, self.ctx, phase, self.cfg.seed)
+        trained = train_phase(self.model, self.strategy, self.ctx, phase, batches)
         check_finite(self.model, phase, trained)
         scored = self._score(p)
         for key, rows in scored.rows.items():
@@ -394,9 +394,9 @@ class Runner:
         for p in range(start):
             phase = Phase(p, [self.tasks[i] for i in self.plan[p]])
             set_seed(self.cfg.seed * 1000 + p)
-            for t in phase.tasks:
-                self.model.add_task(t.spec, t.index, self.cfg.seed, t.train.labels)
-            self.strategy.before_task(phase)
+            add_heads(self.model, phase, self.cfg.seed)
+            phase.steps = self.ctx.steps_of(phase, self.strategy.batches(phase))
+            self.strategy.resume_phase(phase)
         for param in self.model.parameters():
             param.grad = None
         state = runstore.load_checkpoint(self.out_dir, ref, self.run_id, start - 1, self.model, self.ctx.device)
@@ -437,27 +437,35 @@ class Scored:
     eval_time: float
 
 
-def prepare_phase(model: MultiTaskModel, strategy: Strategy, phase: Phase, seed: int) -> Added:
-    """A fresh head for each of the phase's tasks, then the strategy's `before_task`; what they
-    added, counted from the model's tensors before and after."""
+def prepare_phase(model: MultiTaskModel, strategy: Strategy, ctx: RunContext, phase: Phase, seed: int
+                  ) -> tuple[Added, Iterable[Batch]]:
+    """A fresh head for each of the phase's tasks, the strategy's batches (which give the phase
+    its step count), then its `before_task`. What they added, counted from the model's tensors
+    before and after, and the batches to train on."""
     t0 = time.perf_counter()
     before = param_snapshot(model)
-    for t in phase.tasks:
-        model.add_task(t.spec, t.index, seed, t.train.labels)
+    add_heads(model, phase, seed)
+    batches = strategy.batches(phase)
+    phase.steps = ctx.steps_of(phase, batches)
     strategy.before_task(phase)
     after = param_snapshot(model)
     head_params, patch_params = added_params(before, after)
-    return Added(head_params, patch_params, added_by_module(before, after), time.perf_counter() - t0)
+    return Added(head_params, patch_params, added_by_module(before, after), time.perf_counter() - t0), batches
 
 
-def train_phase(model: MultiTaskModel, strategy: Strategy, ctx: RunContext, phase: Phase) -> Trained:
+def add_heads(model: MultiTaskModel, phase: Phase, seed: int) -> None:
+    for t in phase.tasks:
+        model.add_task(t.spec, t.index, seed, t.train.labels)
+
+
+def train_phase(model: MultiTaskModel, strategy: Strategy, ctx: RunContext, phase: Phase,
+                batches: Iterable[Batch]) -> Trained:
     """Every training step of the phase, then the strategy's `after_task`. The model is in train
-    mode for each step (a strategy's hooks may have switched it off in between)."""
+    mode for each step (evaluation, or a strategy's own scoring, may have switched it off)."""
     out = Trained()
     t0 = time.perf_counter()
     tracker = GradientTracker(model)
     ctx.usage.reset()
-    batches = strategy.batches(phase)
     total = len(batches) if isinstance(batches, Sized) else None
     for batch in ctx.progress(batches, f"train {'+'.join(phase.names)}", total):
         model.train()

@@ -67,6 +67,7 @@ class Bench:
         batch = Batch(self.ids[rows], torch.ones_like(self.ids[rows]), None,
                       torch.as_tensor(self.task.train.labels[rows]), torch.zeros(self.batch_size, dtype=torch.long))
         t0 = time.perf_counter()
+        self.model.train()  # as the runner does before every step
         self.strategy.train_step(batch)
         if timed:
             self.times.append(time.perf_counter() - t0)

@@ -65,6 +65,7 @@ class Bench:
         model.add_task(tasks[0].spec, 0, seed=0)
         strategy.before_task(first)
         for _, batch in zip(range(args.first_steps), strategy.batches(first)):
+            model.train()  # as the runner does before every step
             strategy.train_step(batch)
         t0 = time.perf_counter()
         strategy.after_task(first)
@@ -81,6 +82,7 @@ class Bench:
     def step(self, timed: bool) -> None:
         t0 = time.perf_counter()  # drawing the batch counts: replay strategies mix memory in here
         batch = next(self.batches)
+        self.strategy.model.train()  # as the runner does before every step
         self.strategy.train_step(batch)
         if timed:
             self.times.append(time.perf_counter() - t0)
