@@ -55,76 +55,12 @@ def import_modules(names: list[str]) -> None:
             raise UsageError(f"--import {name}: {exc}") from None
 
 
-def add_run_arguments(p: argparse.ArgumentParser) -> None:
-    add_import_argument(p)
-    g = p.add_argument_group("what to run")
-    g.add_argument("--strategy", default="finetune", help="strategy name (see `list`); default finetune")
-    from benchmark.tasks import DEFAULT_STREAM
+def add_run_arguments(p: argparse.ArgumentParser, defaults: bool = True) -> None:
+    """--import and the run flags, which benchmark/runconfig.py derives from RunConfig's fields."""
+    from benchmark import runconfig
 
-    g.add_argument("--stream", default=DEFAULT_STREAM,
-                   help=f"named stream, or a stream file (.toml/.yaml, see docs/data.md); default {DEFAULT_STREAM}")
-    g.add_argument("--tasks", type=_int_list, default=None, metavar="A,B,C",
-                   help="explicit tasks in order (overrides the stream's list), e.g. sst2,rte,mrpc")
-    g.add_argument("--order", default="default",
-                   help="task order: default, random (seeded by --seed) or a named order of the stream")
-    g.add_argument("--order-seed", type=int, default=None, metavar="N",
-                   help="seed of --order random when it should differ from --seed (sweeps use 0, 1, ...)")
-    g.add_argument("--scenario", default=None,
-                   choices=["task-incremental", "class-incremental", "domain-incremental"],
-                   help="default: the stream's (task-incremental for GLUE, class-incremental for text5)")
-    g.add_argument("--model", default="minilm",
-                   help="Hugging Face encoder: Hub id or local folder; 'minilm' = the packaged all-MiniLM-L6-v2")
-    g.add_argument("--pooling", default="mean", choices=["mean", "cls"], help="sentence pooling; default mean")
-    g.add_argument("--seed", type=int, default=0, help="seed for sampling, initialisation and random orders")
-    g.add_argument("--set", nargs="+", default=[], metavar="KEY=VALUE", dest="settings",
-                   help="strategy settings, e.g. --set lr=3e-5 (see `list --strategy NAME`)")
-    g.add_argument("--tuned", default=None, metavar="TOML",
-                   help="settings chosen by `tune` (e.g. results/tuned/sst2_minilm.toml); "
-                        "--set overrides them; a strategy without a table runs at its defaults")
-    g = p.add_argument_group("multi-task phases (docs/multitask.md)")
-    g.add_argument("--mtl-tasks", type=int, default=None, metavar="K",
-                   help="mtl-then-add: train the first K tasks of the stream together in one phase, "
-                        "then add the others one per phase (any strategy with the sequential plan)")
-    g.add_argument("--sampler", default="proportional",
-                   help="how a phase that trains several tasks (joint, --mtl-tasks) picks the task of "
-                        "each batch: proportional (default: every example once per epoch), uniform, "
-                        "temperature, sqrt, annealed, uncertainty (see `list`)")
-    g.add_argument("--sampler-set", nargs="+", default=[], metavar="KEY=VALUE", dest="sampler_settings",
-                   help="sampler settings, e.g. --sampler temperature --sampler-set temperature=5")
-    g = p.add_argument_group("data and training")
-    g.add_argument("--max-train", type=cap_spec, default=None, metavar="N|TASK=N,...",
-                   help="train examples per task (seeded sample); default: the stream's cap; 0 = all. "
-                        "Per-task caps: --max-train 1000,rte=250,cola=0 (tasks not named get 1000) "
-                        "or --max-train rte=250 (the others keep the stream's cap)")
-    g.add_argument("--max-eval", type=cap_spec, default=None, metavar="N|TASK=N,...",
-                   help="test examples per task (fixed sample); default: the stream's cap; 0 = all; "
-                        "per-task caps as for --max-train")
-    g.add_argument("--max-length", type=int, default=128, help="tokens per input, longer ones truncated")
-    g.add_argument("--epochs", type=int, default=1, help="epochs per task; default 1")
-    g.add_argument("--steps", type=int, default=None, metavar="N",
-                   help="optimizer steps per task instead of epochs (compare strategies at equal steps)")
-    g.add_argument("--val-size", type=int, default=500, metavar="N",
-                   help="validation examples held out from each task's training split (at most a "
-                        "fifth of it; seeded, disjoint from train); settings are chosen on them, "
-                        "never on test. 0 = no validation split. Default 500")
-    g.add_argument("--batch-size", type=int, default=32, help="training batch size; default 32")
-    g.add_argument("--eval-batch-size", type=int, default=128, help="evaluation batch size; default 128")
-    g.add_argument("--lr", type=float, default=None, help="learning rate (same as --set lr=...); default 1e-4")
-    g.add_argument("--precision", default="fp32", choices=["fp32", "bf16"],
-                   help="bf16 autocast is ~1.4x faster on CPUs with AMX; default fp32")
-    g.add_argument("--fwt", action="store_true",
-                   help="also score unseen tasks after each phase (forward transfer; slower)")
-    g.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"], help="default: cuda if present")
-    g = p.add_argument_group("files")
-    g.add_argument("--data-dir", default=None,
-                   help="folder of Hub-shaped dataset mirrors (default: $CMTBENCH_DATA_DIR, else the Hub)")
-    g.add_argument("--output-dir", default="runs", help="where run JSONs go; default runs/")
-    g.add_argument("--resume", action="store_true",
-                   help="continue an unfinished run with this configuration (or reuse a finished one)")
-    g.add_argument("--keep-checkpoint", action="store_true", help="keep the model checkpoint after the run")
-    g.add_argument("--allow-outside-data", action="store_true",
-                   help="let a stream file name data files outside its own folder (absolute or ../ paths)")
-    g.add_argument("--quiet", action="store_true", help="no progress bars")
+    add_import_argument(p)
+    runconfig.add_run_arguments(p, defaults)
 
 
 def _results_parser(sub, name: str, help: str, description: str) -> argparse.ArgumentParser:
@@ -132,27 +68,6 @@ def _results_parser(sub, name: str, help: str, description: str) -> argparse.Arg
     p = sub.add_parser(name, help=help, description=description)
     p.add_argument("results", help="folder of run JSONs (searched recursively)")
     return p
-
-
-def cap_spec(text: str) -> int | tuple[int | None, dict[str, int]]:
-    """`N`, or comma-separated items `N` (the default) and `TASK=N` (per-task caps)."""
-    default, per_task = None, {}
-    for item in filter(None, (i.strip() for i in text.split(","))):
-        name, eq, value = item.rpartition("=")
-        try:
-            number = int(value)
-        except ValueError:
-            number = -1
-        if number < 0 or (eq and not name):
-            raise argparse.ArgumentTypeError(
-                f"{item!r} is not a cap: give N or TASK=N with N >= 0 (0 = no cap), e.g. 1000,rte=250")
-        if eq:
-            per_task[name.strip()] = number
-        elif default is not None:
-            raise argparse.ArgumentTypeError(f"{text!r} gives two default caps; give one N and TASK=N items")
-        else:
-            default = number
-    return default if not per_task else (default, per_task)
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -293,7 +208,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("sweep", help="run a grid: strategies x seeds x task orders",
                        description=sweep_doc, formatter_class=argparse.RawDescriptionHelpFormatter)
-    add_run_arguments(p)
+    add_run_arguments(p, defaults=False)
     add_sweep_arguments(p)
     p.set_defaults(func=cmd_sweep)
     p = _results_parser(sub, "leaderboard", "aggregate run JSONs into leaderboard.csv and a table",

@@ -44,25 +44,33 @@ class Strategy(Protocol):
       Config     a dataclass of its settings, each field with `metadata={"help": ...}`; built from
                  `--set key=value` and checked in its `__post_init__` (UsageError on a bad value)
       scenarios  the scenarios it supports ("task-incremental", "class-incremental", ...)
+      kept       the attributes that hold what it keeps between tasks (BaseStrategy): saved in
+                 every checkpoint and counted as the state it keeps
 
     The run, for a stream of T tasks:
       plan(T)              stream positions per phase: [[0], [1], ...] trains one task per phase
-      setup(model, ctx)    once, before the first phase (and before a resume restores state)
+      setup(model, ctx)    once per process, on a fresh model, before the first phase (a resumed
+                           run too: its model is rebuilt by `resume_phase`)
       per phase, after the runner added a fresh head for each of the phase's tasks:
-        before_task(phase)   optimiser, patches, snapshots; on --resume it is called again for the
-                             finished phases to rebuild the model's structure before the weights load
-        batches(phase)       the training batches (`ctx.task_batches(phase)` by default); a sized
-                             iterable gives the progress bar its length
-        train_step(batch)    one optimiser step; returns the loss as a float (must be finite)
+        batches(phase)       the training batches (`ctx.task_batches(phase)` by default), asked
+                             for once, before `before_task`; a sized iterable gives the phase its
+                             step count (`phase.steps`; unsized: `ctx.num_steps(phase)`)
+        before_task(phase)   optimiser over `phase.steps` steps, patches, snapshots
+        train_step(batch)    one optimiser step, with the model in train mode (the runner sets it
+                             before every step); returns the loss as a float (must be finite)
         after_task(phase)    what it keeps from the phase: memory, Fisher, a teacher copy
         state_size()         floats, examples and tokens kept between tasks (the run JSON's cost)
         state_dict()         what a checkpoint saves: tensors, numpy arrays, numbers, strings,
                              containers of them, `Examples`, copies of the model and classes marked
                              `@checkpointable`; never pickled
-      load_state_dict(state)   on --resume, the last finished phase's `state_dict()`
+      on --resume, instead of the finished phases:
+        resume_phase(phase)  once per finished phase, in order, after the runner re-added its
+                             heads: rebuild what the phase added to the model (patches, adapters,
+                             encoders) so the checkpoint's tensors have a place to load into
+        load_state_dict(state)   the last finished phase's `state_dict()`
 
     A strategy never writes results and never evaluates: the runner scores every task after each
-    phase and counts the parameters a phase added from the model's tensors.
+    phase (in eval mode) and counts the parameters a phase added from the model's tensors.
     """
 
     name: ClassVar[str]
@@ -71,19 +79,23 @@ class Strategy(Protocol):
 
     def plan(self, num_tasks: int) -> list[list[int]]: ...
     def setup(self, model: MultiTaskModel, ctx: RunContext) -> None: ...
-    def before_task(self, phase: Phase) -> None: ...
     def batches(self, phase: Phase) -> Iterable[Batch]: ...
+    def before_task(self, phase: Phase) -> None: ...
     def train_step(self, batch: Batch) -> float: ...
     def after_task(self, phase: Phase) -> None: ...
     def state_size(self) -> StateSize: ...
     def state_dict(self) -> dict[str, Any]: ...
+    def resume_phase(self, phase: Phase) -> None: ...
     def load_state_dict(self, state: dict[str, Any]) -> None: ...
 
 
 def count_floats(obj: Any) -> int:
-    """Elements of the floating-point tensors inside nested dicts/lists/tuples."""
+    """Elements of the floating-point tensors inside nested dicts/lists/tuples, and of the
+    parameters and buffers of modules (a teacher copy of the model)."""
     if isinstance(obj, torch.Tensor):
         return obj.numel() if obj.is_floating_point() else 0
+    if isinstance(obj, torch.nn.Module):
+        return sum(t.numel() for t in (*obj.parameters(), *obj.buffers()) if t.is_floating_point())
     if isinstance(obj, dict):
         return sum(count_floats(v) for v in obj.values())
     if isinstance(obj, (list, tuple)):

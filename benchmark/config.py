@@ -28,7 +28,11 @@ def parse_assignments(items: list[str]) -> dict[str, str]:
 
 
 def _convert(name: str, tp: Any, raw: Any) -> Any:
+    """`raw` as a value of type `tp`: a string (`--set`, a flag) is parsed; any other value (a
+    TOML/YAML file's) is checked and kept as it is."""
     if not isinstance(raw, str):
+        if not _type_ok(raw, tp):
+            raise UsageError(f"{name} = {raw!r} is not {_type_name(tp)}")
         return raw
     origin = typing.get_origin(tp)
     if origin in (typing.Union, types.UnionType):
@@ -67,6 +71,30 @@ def _convert(name: str, tp: Any, raw: Any) -> Any:
         (inner, *_) = typing.get_args(tp) or (str,)
         return origin(_convert(name, inner, v) for v in raw.split(",") if v)
     raise UsageError(f"{name}: cannot set a field of type {tp} from the command line")
+
+
+def _type_ok(value: Any, hint: Any) -> bool:
+    origin = typing.get_origin(hint)
+    if origin in (typing.Union, types.UnionType):
+        return any(_type_ok(value, h) for h in typing.get_args(hint))
+    if hint is type(None):
+        return value is None
+    if origin is typing.Literal:
+        return value in typing.get_args(hint)
+    if origin in (list, tuple):
+        (inner, *_) = typing.get_args(hint) or (Any,)
+        return isinstance(value, (list, tuple)) and all(_type_ok(v, inner) for v in value)
+    if hint is float:
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    if hint is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    if hint is Any or origin is not None or not isinstance(hint, type):
+        return True  # dicts and other containers: their own checks (a Config's __post_init__)
+    return isinstance(value, hint)
+
+
+def _type_name(hint: Any) -> str:
+    return "a " + (getattr(hint, "__name__", None) or str(hint).replace("typing.", ""))
 
 
 def build_config(cls: type, overrides: dict[str, Any]) -> Any:

@@ -8,7 +8,7 @@ import contextlib
 import hashlib
 import math
 import resource
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence, Sized
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -62,24 +62,59 @@ class BatchPlan:
             yield self.ctx.collate([(task, task.train, idx)])
 
 
+@dataclass(frozen=True)
+class Budget:
+    """How much each phase trains, and in what batches."""
+
+    epochs: int = 1
+    steps: int | None = None  # optimizer steps per phase, replacing epochs when set
+    batch_size: int = 32
+    eval_batch_size: int = 128
+
+
+@dataclass(frozen=True)
+class Compute:
+    """Where and in what precision the model runs."""
+
+    device: torch.device = torch.device("cpu")
+    precision: str = "fp32"  # "fp32" or "bf16" (autocast)
+
+
+@dataclass
+class StreamData:
+    """The stream's tasks as loaded, in stream order, and how their batches are padded."""
+
+    tasks: list[TaskData]
+    pad_id: int = 0
+    scenario: str = "task-incremental"
+
+
 @dataclass
 class RunContext:
-    """What the runner lends a strategy: data of the whole stream, batching, seeding, precision."""
+    """What the runner lends a strategy: data of the whole stream, batching, seeding, precision.
+
+    Built from named parts (`RunContext(seed, StreamData(tasks, pad_id), Budget(epochs=2))`); the
+    parts' fields read as the context's own (`ctx.batch_size`, `ctx.device`, `ctx.tasks`)."""
 
     seed: int
-    epochs: int
-    batch_size: int
-    eval_batch_size: int
-    device: torch.device
-    precision: str
-    pad_id: int
-    tasks: list[TaskData]
-    scenario: str
-    show_progress: bool = True
+    data: StreamData
+    budget: Budget = field(default_factory=Budget)
+    compute: Compute = field(default_factory=Compute)
     sampler: TaskSampler | None = None  # None: proportional
     model: MultiTaskModel | None = None  # read by samplers that score candidate batches
+    show_progress: bool = True
     usage: DataUsage = field(default_factory=DataUsage)
-    steps: int | None = None  # optimizer steps per phase, replacing epochs when set
+
+    # the parts' fields, read-only, as strategies read them
+    tasks = property(lambda self: self.data.tasks)
+    pad_id = property(lambda self: self.data.pad_id)
+    scenario = property(lambda self: self.data.scenario)
+    epochs = property(lambda self: self.budget.epochs)
+    steps = property(lambda self: self.budget.steps)
+    batch_size = property(lambda self: self.budget.batch_size)
+    eval_batch_size = property(lambda self: self.budget.eval_batch_size)
+    device = property(lambda self: self.compute.device)
+    precision = property(lambda self: self.compute.precision)
 
     def autocast(self) -> contextlib.AbstractContextManager:
         if self.precision == "bf16":
@@ -97,6 +132,11 @@ class RunContext:
 
     def num_steps(self, phase: Phase) -> int:
         return len(self.task_batches(phase))
+
+    def steps_of(self, phase: Phase, batches: Iterable[Batch]) -> int:
+        """Optimizer steps of a phase trained on `batches` (a strategy's): their length, or the
+        plain count of the phase's batches when they are not sized."""
+        return len(batches) if isinstance(batches, Sized) else self.num_steps(phase)
 
     def collate(self, parts: Sequence[tuple[TaskData | int, Examples, Sequence[int]]]) -> Batch:
         return collate(parts, self.pad_id).to(self.device)

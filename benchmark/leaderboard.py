@@ -23,22 +23,27 @@ from pathlib import Path
 
 import pandas as pd
 
+from benchmark import runconfig
 from benchmark.config import model_name
 from benchmark.errors import UsageError
+from benchmark.schema import RUN_PROVENANCE
 
-# What separates groups. Seed and task order are deliberately absent: they are aggregated. Any
-# other setting a run JSON records under `run` (e.g. `sampler`, `mtl_tasks`) separates groups too
-# and becomes a column after these, so a new run option never mixes runs silently.
-SETTING_KEYS = ["stream", "scenario", "tasks", "model", "max_train", "max_eval", "epochs",
-                "batch_size", "max_length", "pooling", "precision"]
+
+def _canonical(config: dict) -> str:
+    return json.dumps(config, sort_keys=True)
+
+
+# What separates groups: the run settings that RunConfig marks for the leaderboard
+# (benchmark/runconfig.py), the fixed columns first. Seed and task order are deliberately absent:
+# they are aggregated. Any other setting a run JSON records under `run` (e.g. `sampler`,
+# `mtl_tasks`, or one a newer version adds) separates groups too and becomes a column after these,
+# so a new run option never mixes runs silently.
+SETTING_KEYS = runconfig.setting_columns()
 GROUP_KEYS = [*SETTING_KEYS, "strategy", "strategy_config"]
 # `run` fields that say where, when or how fast a run happened (or are aggregated over): no setting.
-NOT_SETTINGS = {"strategy", "strategy_config", "seed", "order", "versions", "git", "host",
-                "started_at", "ended_at", "device", "data_source", "model_path", "stream_file",
-                "backbone_params", "fwt", "tuned", "evaluate_test"}
-# Values of settings that run JSONs from before the setting existed leave out.
-SETTING_DEFAULTS = {"scenario": "task-incremental", "sampler": "proportional", "sampler_config": "{}",
-                    "max_train_by_task": "{}", "max_eval_by_task": "{}", "val_size": 0, "steps": None}
+NOT_SETTINGS = runconfig.not_settings() | set(RUN_PROVENANCE)
+# Values of settings that run JSONs from before the setting existed leave out (as the CSV shows them).
+SETTING_DEFAULTS = {k: _canonical(v) if isinstance(v, dict) else v for k, v in runconfig.absent_values().items()}
 METRICS = ["final_average", "normalised_average", "accuracy_average", "forgetting",
            "forgetting_first_last", "bwt", "learning_accuracy", "fwt"]
 # Every cost says whether it is over the whole stream (`_total`: summed over the tasks, or what is
@@ -135,10 +140,6 @@ def _check_matrix(record: dict) -> None:
         raise ValueError(f"learned_in_phase does not have {T} entries")
 
 
-def _canonical(config: dict) -> str:
-    return json.dumps(config, sort_keys=True)
-
-
 def run_row(record: dict) -> dict:
     """One complete run as a flat row: its setting, strategy, seed, order, metrics and costs."""
     run, cost, m = record["run"], record["cost"], record["metrics"]
@@ -156,18 +157,11 @@ def run_row(record: dict) -> dict:
 
     extra = {k: _canonical(v) if isinstance(v, (dict, list)) else v
              for k, v in run.items() if k not in NOT_SETTINGS and k not in SETTING_KEYS}
+    settings = {k: run[k] if k in ("stream", "model") else run.get(k, SETTING_DEFAULTS.get(k))
+                for k in SETTING_KEYS}
     return {
-        "stream": run["stream"],
-        "scenario": run.get("scenario", "task-incremental"),
-        "tasks": ",".join(sorted(record["tasks"])),
-        "model": run["model"],
-        "max_train": run.get("max_train"),
-        "max_eval": run.get("max_eval"),
-        "epochs": run.get("epochs"),
-        "batch_size": run.get("batch_size"),
-        "max_length": run.get("max_length"),
-        "pooling": run.get("pooling"),
-        "precision": run.get("precision"),
+        **settings,
+        "tasks": ",".join(sorted(record["tasks"])),  # the set of tasks: orders are aggregated
         "strategy": run["strategy"],
         "strategy_config": _canonical(run.get("strategy_config", {})),
         "seed": int(run["seed"]),

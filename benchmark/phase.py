@@ -17,6 +17,9 @@ class Phase:
 
     index: int
     tasks: list[TaskData]
+    # optimizer steps the phase trains: the length of the strategy's `batches(phase)`, set by the
+    # runner before `before_task` (None: not known yet; `RunContext.num_steps` gives the plain count)
+    steps: int | None = None
 
     @property
     def task(self) -> TaskData:

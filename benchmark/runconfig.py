@@ -1,6 +1,16 @@
-"""What a run is: its configuration (`RunConfig`, the command line's flags), checked and resolved
-against the registries (`resolve`: strategy, stream, order, scenario, sampler, caps) into the
-`ResolvedRun` that names it (its run id) before anything is loaded or written."""
+"""What a run is: its configuration (`RunConfig`), checked and resolved against the registries
+(`resolve`: strategy, stream, order, scenario, sampler, caps) into the `ResolvedRun` that names
+it (its run id) before anything is loaded or written.
+
+`RunConfig` is the one place a run option is defined. Each field carries, in its metadata
+(`option(...)`), its help text, its command-line flag, whether it is part of the run's identity,
+whether it separates leaderboard groups, and since when it exists (`Since`: the value runs from
+before it had). From that: the run flags (`add_run_arguments`), the flags' values as a config
+(`config_values`), the keys a sweep grid file may set (`grid_keys`), the run id (`identity`,
+`ResolvedRun.run_id`), the settings a run record holds (`ResolvedRun.recorded`) and the
+leaderboard's setting columns (`setting_columns`, `not_settings`, `absent_values`). Adding a run
+option is adding one field.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +18,8 @@ import argparse
 import dataclasses
 import hashlib
 import json
+import typing
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -20,49 +32,211 @@ from benchmark.tasks import DEFAULT_STREAM, SCENARIOS, STREAMS, resolve_tasks
 
 LEGACY_DEFAULT_STREAM = "glue-small"  # the default stream before mixed4 (run-id compatibility)
 
+# argument groups of the run flags, in the order `--help` shows them
+WHAT, MTL, TRAINING, FILES = ("what to run", "multi-task phases (docs/multitask.md)", "data and training", "files")
+
+
+@dataclass(frozen=True)
+class Since:
+    """A run option added after runs were recorded: `label` says which change brought it, `absent`
+    is the value every run from before it had (and readers give records that lack it). With
+    `keep_ids`, a run at `absent` leaves the field out of its run id (with the fields of its
+    `id_group`), so runs from before the field keep their ids."""
+
+    label: str
+    absent: Any = None
+    keep_ids: bool = True
+
+
+@dataclass(frozen=True)
+class Flag:
+    """A command-line flag of a RunConfig field: its name, `argparse` arguments, and how its parsed
+    value becomes field values (`parse`: value -> {field: value}; default: the field itself)."""
+
+    name: str
+    group: str = TRAINING
+    kwargs: dict[str, Any] = field(default_factory=dict)
+    parse: Callable[[Any], dict[str, Any]] | None = None
+
+    @property
+    def dest(self) -> str:
+        return self.kwargs.get("dest", self.name.lstrip("-").replace("-", "_"))
+
+
+def option(default: Any = None, help: str = "", *, flag: Flag | tuple[Flag, ...] | str | None = "",
+           identity: bool = True, leaderboard: str | None = "", record: bool = True, grid: bool = True,
+           since: Since | None = None, id_group: str | None = None, default_factory: Any = None) -> Any:
+    """A RunConfig field and what the harness derives from it:
+      help         the flag's help text (and the field's documentation)
+      flag         its flag(s): a `Flag`, a group name for a plain `--field-name` flag, or None
+      identity     part of the run's identity (the run id hashes it)
+      leaderboard  "column": a setting column the leaderboard always shows (in field order);
+                   "setting": separates groups, a column when records hold it; None: neither.
+                   Default: "setting" for identity fields that the record holds
+      record       the run record's `run` section holds it (ResolvedRun.recorded)
+      grid         a sweep grid file may set it by name (fields with a flag named after them)
+      since        when it appeared, and the value runs from before it had
+      id_group     the field whose presence in the run id it shares (sampler_config: sampler)
+    """
+    flags = () if flag is None else (flag,) if isinstance(flag, Flag) else flag if isinstance(flag, tuple) \
+        else "plain"
+    meta = {"help": help, "flags": flags, "identity": identity, "record": record, "grid": grid,
+            "since": since, "id_group": id_group,
+            "leaderboard": ("setting" if identity and record else None) if leaderboard == "" else leaderboard,
+            "group": flag if isinstance(flag, str) and flag else TRAINING}
+    if default_factory is not None:
+        return field(default_factory=default_factory, metadata=meta)
+    return field(default=default, metadata=meta)
+
+
+def _task_list(text: str) -> list[str]:
+    return [t.strip() for t in text.split(",") if t.strip()]
+
+
+def cap_spec(text: str) -> int | tuple[int | None, dict[str, int]]:
+    """`N`, or comma-separated items `N` (the default) and `TASK=N` (per-task caps)."""
+    default, per_task = None, {}
+    for item in filter(None, (i.strip() for i in text.split(","))):
+        name, eq, value = item.rpartition("=")
+        try:
+            number = int(value)
+        except ValueError:
+            number = -1
+        if number < 0 or (eq and not name):
+            raise argparse.ArgumentTypeError(
+                f"{item!r} is not a cap: give N or TASK=N with N >= 0 (0 = no cap), e.g. 1000,rte=250")
+        if eq:
+            per_task[name.strip()] = number
+        elif default is not None:
+            raise argparse.ArgumentTypeError(f"{text!r} gives two default caps; give one N and TASK=N items")
+        else:
+            default = number
+    return default if not per_task else (default, per_task)
+
+
+def split_caps(value) -> tuple[int | None, dict[str, int]]:
+    """A cap from the command line (`cap_spec`) or a grid file (an int) as (default, per task)."""
+    return value if isinstance(value, tuple) else (value, {})
+
+
+def _caps(kind: str) -> Callable[[Any], dict[str, Any]]:
+    return lambda value: dict(zip((f"max_{kind}", f"max_{kind}_by_task"), split_caps(value)))
+
+
+def _lr(value: float | None) -> dict[str, Any]:
+    return {} if value is None else {"strategy_config": {"lr": str(value)}}
+
 
 @dataclass
 class RunConfig:
-    """Everything that defines a run. Fields that change the numbers go into the run id."""
+    """Everything that defines a run. Fields that change the numbers go into the run id. The
+    leaderboard's fixed setting columns are the `leaderboard="column"` fields in this order."""
 
-    strategy: str = "finetune"
-    strategy_config: dict[str, Any] = field(default_factory=dict)  # --set key=value, --lr
-    stream: str = DEFAULT_STREAM
-    tasks: list[str] | None = None  # explicit order; overrides the stream's
-    order: str = "default"  # "default", "random" (seeded) or a named order of the stream
-    order_seed: int | None = None  # seed of a random order; None: the run seed
-    sampler: str = "proportional"  # task sampler of phases that train several tasks
-    sampler_config: dict[str, Any] = field(default_factory=dict)  # --sampler-set key=value
-    mtl_tasks: int | None = None  # mtl-then-add: train the first k tasks together, then one by one
-    scenario: str | None = None  # None: the stream's default scenario
-    model: str = "minilm"
-    pooling: str = "mean"
-    max_length: int = 128
-    seed: int = 0
-    max_train: int | None = None  # None: the stream's default cap (0 = no cap)
-    max_eval: int | None = None
-    max_train_by_task: dict[str, int] = field(default_factory=dict)  # per-task caps, over max_train
-    max_eval_by_task: dict[str, int] = field(default_factory=dict)
-    epochs: int = 1
-    steps: int | None = None  # optimizer steps per task (per phase), replacing epochs when set
-    val_size: int = 500  # validation rows held out from each task's training split (at most 1/5)
-    evaluate_test: bool = True  # False: the test split is never read (tuning)
-    batch_size: int = 32
-    eval_batch_size: int = 128
-    precision: str = "fp32"
-    fwt: bool = False
-    device: str = "auto"
+    strategy: str = option("finetune", "strategy name (see `list`); default finetune", flag=WHAT,
+                           leaderboard=None, grid=False)
+    strategy_config: dict[str, Any] = option(
+        help="strategy settings, e.g. --set lr=3e-5 (see `list --strategy NAME`)", leaderboard=None,
+        default_factory=dict,
+        flag=(Flag("--set", WHAT, {"nargs": "+", "default": [], "metavar": "KEY=VALUE", "dest": "settings"},
+                   lambda v: {"strategy_config": parse_assignments(v)}),
+              Flag("--lr", TRAINING, {"type": float, "default": None,
+                                      "help": "learning rate (same as --set lr=...); default 1e-4"}, _lr)))
+    stream: str = option(DEFAULT_STREAM, "named stream, or a stream file (.toml/.yaml, see docs/data.md); "
+                         f"default {DEFAULT_STREAM}", flag=WHAT, leaderboard="column")
+    scenario: str | None = option(
+        None, "default: the stream's (task-incremental for GLUE, class-incremental for text5)",
+        flag=Flag("--scenario", WHAT, {"choices": list(SCENARIOS)}), leaderboard="column",
+        since=Since("scenarios", "task-incremental", keep_ids=False))
+    tasks: list[str] | None = option(
+        None, "explicit tasks in order (overrides the stream's list), e.g. sst2,rte,mrpc",
+        flag=Flag("--tasks", WHAT, {"type": _task_list, "metavar": "A,B,C"}), leaderboard="column",
+        record=False)  # the record's own `tasks`
+    order: str = option("default", "task order: default, random (seeded by --seed) or a named order of "
+                        "the stream", flag=WHAT, leaderboard=None, grid=False)
+    order_seed: int | None = option(
+        None, "seed of --order random when it should differ from --seed (sweeps use 0, 1, ...)",
+        flag=Flag("--order-seed", WHAT, {"metavar": "N"}), leaderboard=None, record=False, grid=False,
+        since=Since("order seeds"))  # recorded within `order` ("random-3")
+    model: str = option("minilm", "Hugging Face encoder: Hub id or local folder; 'minilm' = the packaged "
+                        "all-MiniLM-L6-v2", flag=WHAT, leaderboard="column")
+    max_train: int | None = option(
+        None, "train examples per task (seeded sample); default: the stream's cap; 0 = all. Per-task caps: "
+        "--max-train 1000,rte=250,cola=0 (tasks not named get 1000) or --max-train rte=250 (the others "
+        "keep the stream's cap)", leaderboard="column",
+        flag=Flag("--max-train", TRAINING, {"type": cap_spec, "metavar": "N|TASK=N,..."}, _caps("train")))
+    max_eval: int | None = option(
+        None, "test examples per task (fixed sample); default: the stream's cap; 0 = all; per-task caps "
+        "as for --max-train", leaderboard="column",
+        flag=Flag("--max-eval", TRAINING, {"type": cap_spec, "metavar": "N|TASK=N,..."}, _caps("eval")))
+    epochs: int = option(1, "epochs per task; default 1", flag=TRAINING, leaderboard="column")
+    batch_size: int = option(32, "training batch size; default 32", flag=TRAINING, leaderboard="column")
+    max_length: int = option(128, "tokens per input, longer ones truncated", flag=TRAINING,
+                             leaderboard="column")
+    pooling: str = option("mean", "sentence pooling; default mean",
+                          flag=Flag("--pooling", WHAT, {"choices": ["mean", "cls"]}), leaderboard="column")
+    precision: str = option("fp32", "bf16 autocast is ~1.4x faster on CPUs with AMX; default fp32",
+                            flag=Flag("--precision", TRAINING, {"choices": ["fp32", "bf16"]}),
+                            leaderboard="column")
+    seed: int = option(0, "seed for sampling, initialisation and random orders", flag=WHAT,
+                       leaderboard=None, grid=False)
+    tuned: str | None = option(
+        None, "settings chosen by `tune` (e.g. results/tuned/sst2_minilm.toml); --set overrides them; a "
+        "strategy without a table runs at its defaults", flag=Flag("--tuned", WHAT, {"metavar": "TOML"}),
+        identity=False, since=Since("tuning"))  # its settings enter strategy_config
+    # settings added after the first runs; a leaderboard column (in this order) where records hold them
+    max_eval_by_task: dict[str, int] = option(  # set by --max-eval; enters the run id as resolved
+        help="per-task test caps, over max_eval", flag=None, default_factory=dict,
+        since=Since("per-task caps", {}))
+    max_train_by_task: dict[str, int] = option(
+        help="per-task train caps, over max_train", flag=None, default_factory=dict,
+        since=Since("per-task caps", {}))
+    mtl_tasks: int | None = option(
+        None, "mtl-then-add: train the first K tasks of the stream together in one phase, then add the "
+        "others one per phase (any strategy with the sequential plan)",
+        flag=Flag("--mtl-tasks", MTL, {"metavar": "K"}), since=Since("mtl-then-add"))
+    sampler: str = option(
+        "proportional", "how a phase that trains several tasks (joint, --mtl-tasks) picks the task of "
+        "each batch: proportional (default: every example once per epoch), uniform, temperature, sqrt, "
+        "annealed, uncertainty (see `list`)", flag=MTL, since=Since("samplers", "proportional"))
+    sampler_config: dict[str, Any] = option(
+        help="sampler settings, e.g. --sampler temperature --sampler-set temperature=5",
+        default_factory=dict, since=Since("samplers", {}), id_group="sampler",
+        flag=Flag("--sampler-set", MTL, {"nargs": "+", "default": [], "metavar": "KEY=VALUE",
+                                         "dest": "sampler_settings"},
+                  lambda v: {"sampler_config": parse_assignments(v)}))
+    steps: int | None = option(
+        None, "optimizer steps per task instead of epochs (compare strategies at equal steps)",
+        flag=Flag("--steps", TRAINING, {"metavar": "N"}), since=Since("step budgets"))
+    val_size: int = option(
+        500, "validation examples held out from each task's training split (at most a fifth of it; "
+        "seeded, disjoint from train); settings are chosen on them, never on test. 0 = no validation "
+        "split. Default 500", flag=Flag("--val-size", TRAINING, {"metavar": "N"}),
+        since=Since("validation splits", 0, keep_ids=False))
+    # identity, but no leaderboard setting
+    evaluate_test: bool = option(True, "False: the test split is never read (tuning)", flag=None,
+                                 leaderboard=None, since=Since("validation-only runs", True))
+    eval_batch_size: int = option(128, "evaluation batch size; default 128", flag=TRAINING,
+                                  leaderboard=None, record=False)
+    fwt: bool = option(False, "also score unseen tasks after each phase (forward transfer; slower)",
+                       flag=TRAINING, leaderboard=None)
     # where and how; not part of the run's identity
-    tuned: str | None = None  # a TOML of tuned settings (`tune`); its settings enter strategy_config
-    output_dir: str = "runs"
-    data_dir: str | None = None
-    resume: bool = False
-    keep_checkpoint: bool = False
-    progress: bool = True
-    allow_outside_data: bool = False  # stream-file data files outside the stream file's folder
-
-    NON_IDENTITY = ("output_dir", "data_dir", "resume", "keep_checkpoint", "progress", "device",
-                    "allow_outside_data", "tuned")
+    device: str = option("auto", "default: cuda if present", identity=False, record=False,
+                         flag=Flag("--device", TRAINING, {"choices": ["auto", "cpu", "cuda"]}))
+    data_dir: str | None = option(
+        None, "folder of Hub-shaped dataset mirrors (default: $CMTBENCH_DATA_DIR, else the Hub)",
+        flag=FILES, identity=False, record=False)
+    output_dir: str = option("runs", "where run JSONs go; default runs/", flag=FILES, identity=False,
+                             record=False)
+    resume: bool = option(False, "continue an unfinished run with this configuration (or reuse a "
+                          "finished one)", flag=FILES, identity=False, record=False, grid=False)
+    keep_checkpoint: bool = option(False, "keep the model checkpoint after the run", flag=FILES,
+                                   identity=False, record=False)
+    allow_outside_data: bool = option(  # only the person at the command line may give it
+        False, "let a stream file name data files outside its own folder (absolute or ../ paths)",
+        flag=FILES, identity=False, record=False, grid=False)
+    progress: bool = option(True, "no progress bars", identity=False, record=False,
+                            flag=Flag("--quiet", FILES, {"action": "store_true", "default": False},
+                                      lambda quiet: {"progress": not quiet}))
 
     def __post_init__(self) -> None:
         checks = [
@@ -95,49 +269,118 @@ class RunConfig:
                 raise UsageError(message)
 
     def identity(self) -> dict[str, Any]:
-        d = dataclasses.asdict(self)
-        if d["order_seed"] is None:  # left out, so run ids from before the field keep their value
-            del d["order_seed"]
-        if d["sampler"] == "proportional" and not d["sampler_config"]:  # likewise
-            del d["sampler"], d["sampler_config"]
-        if d["mtl_tasks"] is None:
-            del d["mtl_tasks"]
-        if d["steps"] is None:
-            del d["steps"]
-        if d["evaluate_test"]:
-            del d["evaluate_test"]
+        """The identity fields as the run id hashes them (`ResolvedRun.run_id` puts in the
+        resolved values first), less the fields that run ids from before them did not have."""
+        return leave_out_absent(self._identity_values(), type(self))
+
+    def _identity_values(self) -> dict[str, Any]:
+        d = {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.metadata["identity"]}
         if self.tasks and d["stream"] == DEFAULT_STREAM:
             # With explicit --tasks the default stream's name matters only through its caps, which
             # the run id holds as resolved: so the id does not depend on which stream is the
             # default, and --tasks runs from before mixed4 became the default keep their id.
             d["stream"] = LEGACY_DEFAULT_STREAM
-        # per-task caps enter the run id as resolved (ResolvedRun.run_id), stream-file caps included
-        del d["max_train_by_task"], d["max_eval_by_task"]
-        return {k: v for k, v in d.items() if k not in self.NON_IDENTITY}
+        return d
 
 
-def split_caps(value) -> tuple[int | None, dict[str, int]]:
-    """A cap from the command line (`cap_spec`) or a grid file (an int) as (default, per task)."""
-    return value if isinstance(value, tuple) else (value, {})
+# -- what is derived from the fields' metadata ------------------------------------------------------
+def _fields(cls: type = RunConfig) -> tuple[dataclasses.Field, ...]:
+    return dataclasses.fields(cls)
 
 
-def config_from_args(args: argparse.Namespace) -> RunConfig:
-    """The RunConfig of parsed run flags (benchmark.__main__.add_run_arguments)."""
-    settings = parse_assignments(args.settings)
-    if args.lr is not None:
-        settings["lr"] = str(args.lr)
-    return RunConfig(
-        strategy=args.strategy, strategy_config=settings, stream=args.stream, tasks=args.tasks,
-        order=args.order, order_seed=args.order_seed, scenario=args.scenario, model=args.model, pooling=args.pooling, max_length=args.max_length,
-        sampler=args.sampler, sampler_config=parse_assignments(args.sampler_settings), mtl_tasks=args.mtl_tasks,
-        seed=args.seed, epochs=args.epochs, steps=args.steps, val_size=args.val_size,
-        **dict(zip(("max_train", "max_train_by_task"), split_caps(args.max_train))),
-        **dict(zip(("max_eval", "max_eval_by_task"), split_caps(args.max_eval))),
-        batch_size=args.batch_size, eval_batch_size=args.eval_batch_size, precision=args.precision,
-        fwt=args.fwt, device=args.device, output_dir=args.output_dir, data_dir=args.data_dir,
-        resume=args.resume, keep_checkpoint=args.keep_checkpoint, progress=not args.quiet,
-        tuned=args.tuned, allow_outside_data=bool(getattr(args, "allow_outside_data", False)),
-    )
+def flags_of(f: dataclasses.Field) -> tuple[Flag, ...]:
+    """The flags of a field (a plain one is `--field-name` in the field's group)."""
+    flags = f.metadata["flags"]
+    return (Flag("--" + f.name.replace("_", "-"), f.metadata["group"]),) if flags == "plain" else flags
+
+
+def _argparse_type(f: dataclasses.Field, cls: type) -> dict[str, Any]:
+    """A flag's type from the field's annotation: int and float parsed, bool a switch."""
+    tp = typing.get_type_hints(cls)[f.name]
+    inner = [a for a in typing.get_args(tp) if a is not type(None)] or [tp]
+    return {"action": "store_true"} if tp is bool else {"type": inner[0]} if inner[0] in (int, float) else {}
+
+
+def add_run_arguments(p: argparse.ArgumentParser, defaults: bool = True, cls: type = RunConfig) -> None:
+    """The run flags, one per RunConfig field that has one. `defaults=False`: a flag not given is
+    absent from the parsed namespace (a sweep tells the flags given from those left alone)."""
+    groups = {name: p.add_argument_group(name) for name in (WHAT, MTL, TRAINING, FILES)}
+    for f in _fields(cls):
+        for flag in flags_of(f):
+            kwargs = {"help": f.metadata["help"], "default": f.default,
+                      **(_argparse_type(f, cls) if flag.parse is None else {}), **flag.kwargs}
+            if not defaults:
+                kwargs["default"] = argparse.SUPPRESS
+            groups[flag.group].add_argument(flag.name, **kwargs)
+
+
+def config_values(args: argparse.Namespace, cls: type = RunConfig) -> dict[str, Any]:
+    """RunConfig field values from the parsed run flags present in `args`; dict values of several
+    flags merge (--set, then --lr)."""
+    out: dict[str, Any] = {}
+    given = vars(args)
+    for f in _fields(cls):
+        for flag in flags_of(f):
+            if flag.dest not in given:
+                continue
+            value = given[flag.dest]
+            for name, v in (flag.parse(value) if flag.parse else {f.name: value}).items():
+                out[name] = out[name] | v if isinstance(v, dict) and isinstance(out.get(name), dict) else v
+    return out
+
+
+def config_from_args(args: argparse.Namespace, cls: type = RunConfig) -> RunConfig:
+    """The RunConfig of parsed run flags (`add_run_arguments`)."""
+    return cls(**config_values(args, cls))
+
+
+def grid_keys(cls: type = RunConfig) -> list[str]:
+    """RunConfig fields a sweep grid file may set by name: those with a flag named after them,
+    less the grid's own axes and what only the command line may give."""
+    return [f.name for f in _fields(cls) if f.metadata["grid"]
+            and any(flag.dest == f.name for flag in flags_of(f))]
+
+
+def leave_out_absent(d: dict[str, Any], cls: type = RunConfig) -> dict[str, Any]:
+    """`d` without the fields that run ids from before them did not have: a field at its `Since`
+    value (with `keep_ids`) is left out, together with the fields of its id group when they are
+    all at theirs."""
+    groups: dict[str, list[dataclasses.Field]] = {}
+    for f in _fields(cls):
+        if f.name in d:
+            groups.setdefault(f.metadata["id_group"] or f.name, []).append(f)
+    out = dict(d)
+    for members in groups.values():
+        sinces = [f.metadata["since"] for f in members]
+        if all(s is not None and s.keep_ids and d[f.name] == s.absent for f, s in zip(members, sinces)):
+            for f in members:
+                del out[f.name]
+    return out
+
+
+def setting_columns(cls: type = RunConfig) -> list[str]:
+    """The leaderboard's fixed setting columns, in field order."""
+    return [f.name for f in _fields(cls) if f.metadata["leaderboard"] == "column"]
+
+
+def not_settings(cls: type = RunConfig) -> set[str]:
+    """Recorded run fields that do not separate leaderboard groups."""
+    return {f.name for f in _fields(cls) if f.metadata["record"] and f.metadata["leaderboard"] is None}
+
+
+def absent_values(cls: type = RunConfig) -> dict[str, Any]:
+    """The value of each later-added field in records from before it."""
+    return {f.name: f.metadata["since"].absent for f in _fields(cls) if f.metadata["since"] is not None}
+
+
+def recorded_fields(cls: type = RunConfig) -> list[str]:
+    """The RunConfig fields a run record's `run` section holds."""
+    return [f.name for f in _fields(cls) if f.metadata["record"]]
+
+
+def identity_fields(cls: type = RunConfig) -> list[str]:
+    """The RunConfig fields that make a run's identity (its run id)."""
+    return [f.name for f in _fields(cls) if f.metadata["identity"]]
 
 
 @dataclass
@@ -163,22 +406,30 @@ class ResolvedRun:
         return (self.max_train_by_task.get(task, self.max_train),
                 self.max_eval_by_task.get(task, self.max_eval))
 
+    def _resolved_identity(self) -> dict[str, Any]:
+        """Identity fields whose value in the run id is the resolved one."""
+        return {"tasks": self.tasks, "strategy_config": dataclasses.asdict(self.strategy_config),
+                "max_train": self.max_train, "max_eval": self.max_eval,
+                "max_train_by_task": self.max_train_by_task, "max_eval_by_task": self.max_eval_by_task,
+                "sampler_config": dataclasses.asdict(self.sampler.config)}
+
     @property
     def run_id(self) -> str:
-        ident = self.config.identity() | {
-            "tasks": self.tasks,
-            "strategy_config": dataclasses.asdict(self.strategy_config),
-            "max_train": self.max_train,
-            "max_eval": self.max_eval,
-        }
-        for key in ("max_train_by_task", "max_eval_by_task"):
-            if getattr(self, key):  # left out when empty, so run ids from before the option keep their value
-                ident[key] = getattr(self, key)
-        if "sampler_config" in ident:
-            ident["sampler_config"] = dataclasses.asdict(self.sampler.config)
+        ident = leave_out_absent(self.config._identity_values() | self._resolved_identity(), type(self.config))
         digest = hashlib.sha1(json.dumps(ident, sort_keys=True, default=str).encode()).hexdigest()[:8]
         model = model_name(self.config.model)
         return f"{self.config.strategy}_{self.stream}_{model}_s{self.config.seed}_{digest}"
+
+    def recorded(self) -> dict[str, Any]:
+        """The RunConfig fields as the run record's `run` section holds them: resolved (strategy
+        and sampler settings, stream, order, scenario, caps) where resolving decides them."""
+        from benchmark.runstore import recorded_model
+
+        resolved = self._resolved_identity() | {
+            "stream": self.stream, "order": self.order, "scenario": self.scenario,
+            "model": recorded_model(self.config.model)}
+        return {name: resolved[name] if name in resolved else getattr(self.config, name)
+                for name in recorded_fields(type(self.config))}
 
 
 def resolve(cfg: RunConfig) -> ResolvedRun:

@@ -13,13 +13,14 @@ write results after every phase, and resume from the last finished phase.
 
 from __future__ import annotations
 
-import dataclasses
 import errno
 import math
 import os
 import sys
 import time
 import traceback
+from collections.abc import Iterable, Sized
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -27,9 +28,17 @@ import torch
 
 from benchmark import data as data_mod
 from benchmark import metrics, reference, results, runstore
-from benchmark.api import Phase
-from benchmark.context import GradientTracker, RunContext, peak_memory_mb, set_seed
-from benchmark.data import TaskData
+from benchmark.api import Phase, StateSize, Strategy
+from benchmark.context import (
+    Budget,
+    Compute,
+    GradientTracker,
+    RunContext,
+    StreamData,
+    peak_memory_mb,
+    set_seed,
+)
+from benchmark.data import Batch, TaskData
 from benchmark.errors import UsageError
 from benchmark.evaluate import evaluate
 from benchmark.model import (
@@ -106,10 +115,12 @@ class Runner:
                                     shared_output=r.scenario != "task-incremental").to(device)
         self.backbone_params = sum(p.numel() for _, p in self.model.backbone_parameters())
         self.strategy = r.strategy_cls(r.strategy_config)
+        pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
         self.ctx = RunContext(
-            self.cfg.seed, self.cfg.epochs, self.cfg.batch_size, self.cfg.eval_batch_size, device,
-            self.cfg.precision, tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0,
-            self.tasks, r.scenario, self.cfg.progress, r.sampler, self.model, steps=self.cfg.steps,
+            self.cfg.seed, StreamData(self.tasks, pad_id, r.scenario),
+            Budget(self.cfg.epochs, self.cfg.steps, self.cfg.batch_size, self.cfg.eval_batch_size),
+            Compute(device, self.cfg.precision), sampler=r.sampler, model=self.model,
+            show_progress=self.cfg.progress,
         )
         # what is scored after each phase: R on test, R_val on validation
         self.eval_splits = {"R": "test"} if self.cfg.evaluate_test else {}
@@ -132,34 +143,11 @@ class Runner:
             "run_id": self.run_id,
             "status": "running",
             "error": None,
-            "run": {
-                "strategy": cfg.strategy,
-                "strategy_config": dataclasses.asdict(r.strategy_config),
-                "stream": r.stream,
+            # the run's settings (RunConfig's recorded fields, resolved), then where, when, with what
+            "run": r.recorded() | {"tuned": self._tuned_info()} | {
                 "stream_file": _as_given(cfg.stream) if is_stream_file(cfg.stream) else None,
-                "order": r.order,
-                "scenario": r.scenario,
-                "sampler": cfg.sampler,
-                "sampler_config": dataclasses.asdict(r.sampler.config),
-                "mtl_tasks": cfg.mtl_tasks,
-                "seed": cfg.seed,
-                "model": runstore.recorded_model(cfg.model),
                 "model_path": _as_given(cfg.model) if Path(cfg.model).exists() else None,
                 "backbone_params": self.backbone_params,
-                "pooling": cfg.pooling,
-                "max_length": cfg.max_length,
-                "max_train": r.max_train,
-                "max_eval": r.max_eval,
-                "max_train_by_task": r.max_train_by_task,
-                "max_eval_by_task": r.max_eval_by_task,
-                "epochs": cfg.epochs,
-                "steps": cfg.steps,
-                "val_size": cfg.val_size,
-                "evaluate_test": cfg.evaluate_test,
-                "batch_size": cfg.batch_size,
-                "precision": cfg.precision,
-                "fwt": cfg.fwt,
-                "tuned": self._tuned_info(),
                 "device": str(self.ctx.device),
                 "data_source": self._data_source(),
                 "versions": results.package_versions(),
@@ -303,88 +291,49 @@ class Runner:
             pass
 
     def _phase(self, record: dict, p: int) -> None:
+        """Train phase `p`, score it, and commit its record and checkpoint."""
         phase = Phase(p, [self.tasks[i] for i in self.plan[p]])
         set_seed(self.cfg.seed * 1000 + p)  # per phase, so a resumed run draws the same numbers
         log(f"phase {p + 1}/{len(self.plan)}: {'+'.join(phase.names)} "
             f"({sum(len(t.train) for t in phase.tasks)} train examples)")
-        t0, cpu0 = time.perf_counter(), time.process_time()  # CPU time: less load-dependent than wall
-        before = param_snapshot(self.model)
-        for t in phase.tasks:
-            self.model.add_task(t.spec, t.index, self.cfg.seed, t.train.labels)
-        self.strategy.before_task(phase)
-        after_setup = param_snapshot(self.model)
-        head_params, patch_params = added_params(before, after_setup)
-        tracker = GradientTracker(self.model)
-        losses, examples, tokens, steps = [], 0, 0, 0
-        by_task: dict[int, int] = {}
-        self.ctx.usage.reset()
-        batches = self.strategy.batches(phase)
-        total = len(batches) if hasattr(batches, "__len__") else None
-        for batch in self.ctx.progress(batches, f"train {'+'.join(phase.names)}", total):
-            losses.append(self.strategy.train_step(batch))
-            examples += len(batch)
-            tokens += batch.num_tokens
-            steps += 1
-            for t, n in zip(*(x.tolist() for x in batch.task_ids.unique(return_counts=True))):
-                by_task[t] = by_task.get(t, 0) + n
-        train_time = time.perf_counter() - t0
-        self.strategy.after_task(phase)
-        trainable = tracker.close()
-        after_time = time.perf_counter() - t0 - train_time
-        if any(not math.isfinite(v) for v in losses):
-            raise UsageError(f"non-finite training loss in phase {p + 1} ({'+'.join(phase.names)}); the "
-                             "finished phases are kept: lower the learning rate or check the data")
-        bad = next((n for n, w in self.model.named_parameters() if not bool(torch.isfinite(w).all())), None)
-        if bad is not None:
-            raise UsageError(f"non-finite weights ({bad}) after phase {p + 1} ({'+'.join(phase.names)}); "
-                             "the finished phases are kept: lower the learning rate or check the data")
+        cpu0 = time.process_time()  # CPU time: less load-dependent than wall time
+        added, batches = prepare_phase(self.model, self.strategy, self.ctx, phase, self.cfg.seed)
+        trained = train_phase(self.model, self.strategy, self.ctx, phase, batches)
+        check_finite(self.model, phase, trained)
+        scored = self._score(p)
+        for key, rows in scored.rows.items():
+            record[key].append([None if m is None else m["score"] for m in rows])
+            record[f"{key}_metrics"].append(rows)
+        record["phases"].append(phase_entry(
+            phase, added, trained, scored, time.process_time() - cpu0, self.strategy.state_size(), self.ctx,
+            self.resolved.sampler.name, self.tasks))
+        self._commit(record, p)
+        shown = record["R"] or record["R_val"]
+        scores = ", ".join(f"{t.name} {v * 100:.1f}" for t, v in zip(self.tasks, shown[-1]) if v is not None)
+        scores += "" if record["R"] else " (validation)"
+        log(f"  trained {trained.examples} examples in {record['phases'][-1]['train_time_s']:.1f}s (loss "
+            f"{record['phases'][-1]['mean_loss']:.3f}); eval {scored.eval_time:.1f}s: {scores}")
 
-        t1 = time.perf_counter()
+    def _score(self, p: int) -> Scored:
+        """Score every task learned by phase `p` on each scored split (and, with --fwt, the unseen
+        tasks on test through fresh heads)."""
+        t0 = time.perf_counter()
+        rows = {}
         for key, split in self.eval_splits.items():
-            row_metrics = []
+            row = []
             for j, task in enumerate(self.tasks):
                 if self.learned[j] <= p:
-                    m = evaluate(self.model, task, self.ctx, split)
+                    row.append(evaluate(self.model, task, self.ctx, split))
                 elif self.cfg.fwt and split == "test":
-                    m = self._score_unseen(task)
+                    row.append(self._score_unseen(task))
                 else:
-                    m = None
-                row_metrics.append(m)
-            record[key].append([None if m is None else m["score"] for m in row_metrics])
-            record[f"{key}_metrics"].append(row_metrics)
-        eval_time = time.perf_counter() - t1
-        cpu_time = time.process_time() - cpu0
-        state = self.strategy.state_size()
-        record["phases"].append({
-            "phase": p,
-            "tasks": phase.names,
-            "steps": steps,
-            "examples_seen": examples,
-            "tokens_seen": tokens,
-            "mean_loss": float(np.mean(losses)) if losses else None,
-            "last_loss": losses[-1] if losses else None,
-            "train_time_s": train_time,
-            "after_task_time_s": after_time,
-            "eval_time_s": eval_time,
-            "cpu_time_s": cpu_time,
-            "examples_per_s": examples / train_time if train_time > 0 else None,
-            **peak_memory_mb(self.ctx.device),
-            "sampler": self.resolved.sampler.name if len(phase.tasks) > 1 else None,
-            # examples in the training batches per task (replayed ones too), and the share of
-            # each phase task's train examples that its batches drew at least once
-            "examples_by_task": {self.tasks[t].name: n for t, n in sorted(by_task.items())},
-            "data_used": {t.name: {"unique": self.ctx.usage.unique(t.index), "of": len(t.train),
-                                   "share": self.ctx.usage.unique(t.index) / len(t.train)}
-                          for t in phase.tasks},
-            "head_params": head_params,
-            "patch_params": patch_params,
-            "params_added": head_params + patch_params,
-            "params_added_by_module": added_by_module(before, after_setup),
-            "trainable_params": trainable,
-            "state_floats": state.floats,
-            "memory_examples": state.examples,
-            "memory_tokens": state.tokens,
-        })
+                    row.append(None)
+            rows[key] = row
+        return Scored(rows, time.perf_counter() - t0)
+
+    def _commit(self, record: dict, p: int) -> None:
+        """The summary metrics, references and costs so far; then one commit: the checkpoint under
+        a new name first, then the run JSON that names it (atomic), then the older checkpoints go."""
         for key, R in (("metrics", "R"), ("metrics_val", "R_val")):
             if not record[R]:
                 continue
@@ -394,16 +343,9 @@ class Runner:
                 record[key] |= metrics.first_phase_split(record[R], self.learned)
         reference.attach(record, reference.find_single_task(self.out_dir, record))
         record["cost"] = self._cost(record)
-        # one commit per phase: the checkpoint under a new name first, then the run JSON that
-        # names it (atomic), then the older checkpoints go
         record["checkpoint"] = self._checkpoint(p)
         results.write_json_atomic(self.path, record)
         runstore.clean_checkpoints(self.ckpt_path, Path(record["checkpoint"]["file"]).name)
-        shown = record["R"] or record["R_val"]
-        scores = ", ".join(f"{t.name} {v * 100:.1f}" for t, v in zip(self.tasks, shown[-1]) if v is not None)
-        scores += "" if record["R"] else " (validation)"
-        log(f"  trained {examples} examples in {train_time:.1f}s (loss {record['phases'][-1]['mean_loss']:.3f}); "
-            f"eval {eval_time:.1f}s: {scores}")
 
     def _cost(self, record: dict) -> dict:
         ph = record["phases"]
@@ -452,14 +394,140 @@ class Runner:
         for p in range(start):
             phase = Phase(p, [self.tasks[i] for i in self.plan[p]])
             set_seed(self.cfg.seed * 1000 + p)
-            for t in phase.tasks:
-                self.model.add_task(t.spec, t.index, self.cfg.seed, t.train.labels)
-            self.strategy.before_task(phase)
+            add_heads(self.model, phase, self.cfg.seed)
+            phase.steps = self.ctx.steps_of(phase, self.strategy.batches(phase))
+            self.strategy.resume_phase(phase)
         for param in self.model.parameters():
             param.grad = None
         state = runstore.load_checkpoint(self.out_dir, ref, self.run_id, start - 1, self.model, self.ctx.device)
         self.strategy.load_state_dict(state)
         runstore.clean_checkpoints(self.ckpt_path, Path(ref["file"]).name)  # a later phase cut short
+
+
+# -- one phase, step by step ---------------------------------------------------------------------
+@dataclass
+class Added:
+    """Parameters a phase's set-up created (new heads; patches, adapters and other new tensors)."""
+
+    head_params: int
+    patch_params: int
+    by_module: dict[str, int]
+    setup_time: float  # seconds, counted as training time
+
+
+@dataclass
+class Trained:
+    """What training one phase did: its losses and the data its batches held."""
+
+    losses: list[float] = field(default_factory=list)
+    steps: int = 0
+    examples: int = 0
+    tokens: int = 0
+    by_task: dict[int, int] = field(default_factory=dict)  # stream position -> examples in batches
+    trainable_params: int = 0  # parameters that received gradients (train and after_task)
+    train_time: float = 0.0
+    after_task_time: float = 0.0
+
+
+@dataclass
+class Scored:
+    """One row of metrics per scored split (R: test, R_val: validation), None for unscored tasks."""
+
+    rows: dict[str, list[dict | None]]
+    eval_time: float
+
+
+def prepare_phase(model: MultiTaskModel, strategy: Strategy, ctx: RunContext, phase: Phase, seed: int
+                  ) -> tuple[Added, Iterable[Batch]]:
+    """A fresh head for each of the phase's tasks, the strategy's batches (which give the phase
+    its step count), then its `before_task`. What they added, counted from the model's tensors
+    before and after, and the batches to train on."""
+    t0 = time.perf_counter()
+    before = param_snapshot(model)
+    add_heads(model, phase, seed)
+    batches = strategy.batches(phase)
+    phase.steps = ctx.steps_of(phase, batches)
+    strategy.before_task(phase)
+    after = param_snapshot(model)
+    head_params, patch_params = added_params(before, after)
+    return Added(head_params, patch_params, added_by_module(before, after), time.perf_counter() - t0), batches
+
+
+def add_heads(model: MultiTaskModel, phase: Phase, seed: int) -> None:
+    for t in phase.tasks:
+        model.add_task(t.spec, t.index, seed, t.train.labels)
+
+
+def train_phase(model: MultiTaskModel, strategy: Strategy, ctx: RunContext, phase: Phase,
+                batches: Iterable[Batch]) -> Trained:
+    """Every training step of the phase, then the strategy's `after_task`. The model is in train
+    mode for each step (evaluation, or a strategy's own scoring, may have switched it off)."""
+    out = Trained()
+    t0 = time.perf_counter()
+    tracker = GradientTracker(model)
+    ctx.usage.reset()
+    total = len(batches) if isinstance(batches, Sized) else None
+    for batch in ctx.progress(batches, f"train {'+'.join(phase.names)}", total):
+        model.train()
+        out.losses.append(strategy.train_step(batch))
+        out.examples += len(batch)
+        out.tokens += batch.num_tokens
+        out.steps += 1
+        for t, n in zip(*(x.tolist() for x in batch.task_ids.unique(return_counts=True))):
+            out.by_task[t] = out.by_task.get(t, 0) + n
+    out.train_time = time.perf_counter() - t0
+    strategy.after_task(phase)
+    out.trainable_params = tracker.close()
+    out.after_task_time = time.perf_counter() - t0 - out.train_time
+    return out
+
+
+def check_finite(model: MultiTaskModel, phase: Phase, trained: Trained) -> None:
+    """A diverged phase is the user's to fix (a lower learning rate); the finished ones are kept."""
+    where = f"in phase {phase.index + 1} ({'+'.join(phase.names)})"
+    if any(not math.isfinite(v) for v in trained.losses):
+        raise UsageError(f"non-finite training loss {where}; the finished phases are kept: lower the "
+                         "learning rate or check the data")
+    bad = next((n for n, w in model.named_parameters() if not bool(torch.isfinite(w).all())), None)
+    if bad is not None:
+        raise UsageError(f"non-finite weights ({bad}) after phase {phase.index + 1} ({'+'.join(phase.names)}); "
+                         "the finished phases are kept: lower the learning rate or check the data")
+
+
+def phase_entry(phase: Phase, added: Added, trained: Trained, scored: Scored, cpu_time: float,
+                state: StateSize, ctx: RunContext, sampler: str, tasks: list[TaskData]) -> dict:
+    """The run record's entry of one phase."""
+    losses, train_time = trained.losses, added.setup_time + trained.train_time
+    return {
+        "phase": phase.index,
+        "tasks": phase.names,
+        "steps": trained.steps,
+        "examples_seen": trained.examples,
+        "tokens_seen": trained.tokens,
+        "mean_loss": float(np.mean(losses)) if losses else None,
+        "last_loss": losses[-1] if losses else None,
+        "train_time_s": train_time,
+        "after_task_time_s": trained.after_task_time,
+        "eval_time_s": scored.eval_time,
+        "cpu_time_s": cpu_time,
+        "examples_per_s": trained.examples / train_time if train_time > 0 else None,
+        **peak_memory_mb(ctx.device),
+        "sampler": sampler if len(phase.tasks) > 1 else None,
+        # examples in the training batches per task (replayed ones too), and the share of
+        # each phase task's train examples that its batches drew at least once
+        "examples_by_task": {tasks[t].name: n for t, n in sorted(trained.by_task.items())},
+        "data_used": {t.name: {"unique": ctx.usage.unique(t.index), "of": len(t.train),
+                               "share": ctx.usage.unique(t.index) / len(t.train)}
+                      for t in phase.tasks},
+        "head_params": added.head_params,
+        "patch_params": added.patch_params,
+        "params_added": added.head_params + added.patch_params,
+        "params_added_by_module": added.by_module,
+        "trainable_params": trained.trainable_params,
+        "state_floats": state.floats,
+        "memory_examples": state.examples,
+        "memory_tokens": state.tokens,
+    }
 
 
 def _check_output_dir(out_dir: Path) -> None:

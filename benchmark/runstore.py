@@ -432,12 +432,12 @@ class RunLock:
 
 
 # -- what a resumed run must share with the run it continues ----------------------------------------
-# run-record settings that change the numbers (the run id is a hash of them; compared one by one
-# so that a refusal can say which differs)
-SETTINGS = ("strategy", "strategy_config", "stream", "order", "scenario", "sampler", "sampler_config",
-            "mtl_tasks", "seed", "model", "pooling", "max_length", "max_train", "max_eval",
-            "max_train_by_task", "max_eval_by_task", "epochs", "steps", "val_size", "evaluate_test",
-            "batch_size", "precision", "fwt")
+# run-record settings that change the numbers: RunConfig's recorded identity fields (the run id is
+# a hash of them; compared one by one so that a refusal can say which differs)
+def _settings() -> list[str]:
+    from benchmark.runconfig import identity_fields, recorded_fields
+
+    return [k for k in recorded_fields() if k in identity_fields()]
 
 
 def _plain(value: Any) -> Any:
@@ -452,19 +452,9 @@ def recorded_model(model: str) -> str:
 
 
 def settings_of(resolved) -> dict:
-    """A resolved run's settings as its run record will hold them (see SETTINGS)."""
-    import dataclasses
-
-    cfg = resolved.config
-    return {"strategy": cfg.strategy, "strategy_config": dataclasses.asdict(resolved.strategy_config),
-            "stream": resolved.stream, "order": resolved.order, "scenario": resolved.scenario,
-            "sampler": cfg.sampler, "sampler_config": dataclasses.asdict(resolved.sampler.config),
-            "mtl_tasks": cfg.mtl_tasks, "seed": cfg.seed, "model": recorded_model(cfg.model), "pooling": cfg.pooling,
-            "max_length": cfg.max_length, "max_train": resolved.max_train, "max_eval": resolved.max_eval,
-            "max_train_by_task": resolved.max_train_by_task, "max_eval_by_task": resolved.max_eval_by_task,
-            "epochs": cfg.epochs, "steps": cfg.steps, "val_size": cfg.val_size,
-            "evaluate_test": cfg.evaluate_test, "batch_size": cfg.batch_size, "precision": cfg.precision,
-            "fwt": cfg.fwt}
+    """A resolved run's settings as its run record will hold them."""
+    recorded = resolved.recorded()
+    return {k: recorded[k] for k in _settings()}
 
 
 def _short(value: Any) -> str:
@@ -476,7 +466,7 @@ def setting_differences(old: dict, new: dict) -> list[str]:
     """'key (old -> new)' for each setting both runs record and that differs; strategy settings
     one by one."""
     out = []
-    for key in SETTINGS:
+    for key in _settings():
         if key not in old or key not in new:
             continue
         a, b = _plain(old[key]), _plain(new[key])

@@ -28,27 +28,19 @@ import dataclasses
 import difflib
 import gc
 import time
-import types
 import typing
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from benchmark.config import as_setting
+from benchmark.config import _convert, as_setting
 from benchmark.errors import UsageError
+from benchmark.runconfig import RunConfig, config_values, grid_keys
 
 GRID_KEYS = ("strategies", "seeds", "orders", "settings")
-# RunConfig fields a grid file may not set: the grid's own axes, and fields whose flag has
-# another name (--set, --sampler-set, --quiet) or no meaning in a sweep (--resume), and
-# --allow-outside-data, which only the person at the command line may give.
-NOT_FILE_KEYS = {"strategy", "strategy_config", "seed", "order", "order_seed", "resume", "progress",
-                 "allow_outside_data",
-                 "sampler_config", "max_train_by_task", "max_eval_by_task"}
-# Run flags that keep their defaults in the sweep parser (lists, merged with the file's). Every
-# other run flag defaults to None there, to tell a flag given on the command line (which beats
-# the grid file) from one left alone (which the grid file may set).
-_KEEP_DEFAULT = ("imports", "settings")
+# Besides the grid's own keys, a grid file sets the run options that RunConfig marks for it by
+# their field names (benchmark.runconfig.grid_keys), and `lr`, the --lr shorthand for a setting.
 
 
 @dataclass(frozen=True)
@@ -67,13 +59,13 @@ class Grid:
     seeds: list[int] = field(default_factory=list)
     orders: list[OrderSpec] = field(default_factory=list)
     settings: dict[str, str] = field(default_factory=dict)  # for every strategy
-    run: dict[str, Any] = field(default_factory=dict)  # run flags from the file
+    run: dict[str, Any] = field(default_factory=dict)  # RunConfig field values from the file
 
 
 @dataclass
 class PlannedRun:
     label: str
-    config: Any  # RunConfig
+    config: RunConfig
     run_id: str
     path: Path
 
@@ -203,36 +195,9 @@ def load_orders_file(path: str | Path) -> list[OrderSpec]:
     return specs
 
 
-def _type_ok(value: Any, hint: Any) -> bool:
-    origin = typing.get_origin(hint)
-    if origin in (typing.Union, types.UnionType):
-        return any(_type_ok(value, h) for h in typing.get_args(hint))
-    if hint is type(None):
-        return value is None
-    if origin is list:
-        (inner,) = typing.get_args(hint)
-        return isinstance(value, list) and all(_type_ok(v, inner) for v in value)
-    if hint is float:
-        return isinstance(value, (int, float)) and not isinstance(value, bool)
-    if hint is int:
-        return isinstance(value, int) and not isinstance(value, bool)
-    return isinstance(value, hint)
-
-
-def file_run_keys(dests: set[str] | None = None) -> list[str]:
-    """Run flags a grid file may set by name: the RunConfig fields that are also flag names
-    (`dests`, when given) and `lr`."""
-    from benchmark.runconfig import RunConfig
-
-    keys = {f.name for f in dataclasses.fields(RunConfig)} - NOT_FILE_KEYS
-    return sorted((keys & dests if dests is not None else keys) | {"lr"})
-
-
-def load_grid(path: str | Path, run_keys: list[str] | None = None) -> Grid:
-    """Read and check a grid file (TOML or YAML); every problem is a one-line UsageError.
-    `run_keys`: the run flags it may set (default: `file_run_keys()`)."""
-    from benchmark.runconfig import RunConfig
-
+def load_grid(path: str | Path) -> Grid:
+    """Read and check a grid file (TOML or YAML); every problem is a one-line UsageError. Run
+    options are coerced as `--set` values are (benchmark.config._convert): "1000" is 1000."""
     path = Path(path)
     if path.suffix.lower() not in (".toml", ".yaml", ".yml"):
         raise UsageError(f"grid file {path.name}: expected a .toml, .yaml or .yml file")
@@ -242,7 +207,7 @@ def load_grid(path: str | Path, run_keys: list[str] | None = None) -> Grid:
         data = {}
     if not isinstance(data, dict):
         raise UsageError(f"{where}: expected a table of keys at the top level")
-    run_keys = run_keys if run_keys is not None else file_run_keys()
+    run_keys = [*grid_keys(), "lr"]
     known = (*GRID_KEYS, *run_keys)
     for key in data:
         if key not in known:
@@ -253,9 +218,10 @@ def load_grid(path: str | Path, run_keys: list[str] | None = None) -> Grid:
     grid = Grid()
     for key in run_keys:
         if key in data:
-            if not _type_ok(data[key], hints[key]):
-                raise UsageError(f"{where}: {key} = {data[key]!r} is not a {hints[key]}")
-            grid.run[key] = data[key]
+            try:
+                grid.run[key] = _convert(key, hints[key], data[key])
+            except UsageError as exc:
+                raise UsageError(f"{where}: {exc}") from None
     if "strategies" in data:
         grid.strategies = parse_strategies(where, data["strategies"])
     if "seeds" in data:
@@ -268,10 +234,9 @@ def load_grid(path: str | Path, run_keys: list[str] | None = None) -> Grid:
 
 # -- the command line ---------------------------------------------------------------------------
 def add_sweep_arguments(p: argparse.ArgumentParser) -> None:
-    """The grid's axes, for a parser that already has the run flags (`add_run_arguments`)."""
-    defaults = vars(p.parse_args([]))
-    p.set_defaults(run_defaults=defaults,
-                   **{dest: None for dest in defaults if dest not in _KEEP_DEFAULT})
+    """The grid's axes, for a parser that has the run flags without defaults
+    (`add_run_arguments(p, defaults=False)`: a flag left alone is absent, and the grid file or
+    RunConfig's default gives it)."""
     g = p.add_argument_group("the grid (a single --strategy, --seed or --order also works)")
     g.add_argument("--grid", default=None, metavar="FILE",
                    help="TOML or YAML grid: strategies (with settings and variants), seeds, orders, "
@@ -291,41 +256,40 @@ def add_sweep_arguments(p: argparse.ArgumentParser) -> None:
                         "(forked workers); default 1: one after another in this process")
 
 
-def grid_from_args(args: argparse.Namespace) -> tuple[Grid, argparse.Namespace, dict[str, str]]:
-    """The grid, the shared run flags (command line over grid file over `run`'s defaults) and the
-    strategy settings given on the command line (--set, --lr), which beat the file's."""
-    from benchmark.config import parse_assignments
+def grid_from_args(args: argparse.Namespace) -> tuple[Grid, RunConfig, dict[str, str]]:
+    """The grid, the shared run config (command line over grid file over RunConfig's defaults)
+    and the strategy settings given on the command line (--set, --lr), which beat the file's."""
+    given = config_values(args)  # only the run flags given on the command line
+    cli_settings = given.pop("strategy_config", {})
+    strategy, seed = given.pop("strategy", None), given.pop("seed", None)
+    order, order_seed = given.pop("order", None), given.pop("order_seed", None)
+    grid = load_grid(args.grid) if args.grid else Grid()
+    values = dict(grid.run)
+    if values.get("lr") is not None:
+        grid.settings = {"lr": as_setting(values["lr"])} | grid.settings
+    values.pop("lr", None)
+    base = RunConfig(**(values | given))
 
-    grid = load_grid(args.grid, file_run_keys(set(args.run_defaults))) if args.grid else Grid()
-    merged = dict(args.run_defaults) | grid.run
-    merged |= {k: v for k, v in vars(args).items() if k in merged and v is not None}
-    cli_settings = parse_assignments(args.settings)
-    if args.lr is not None:
-        cli_settings["lr"] = str(args.lr)
-    if grid.run.get("lr") is not None:
-        grid.settings = {"lr": as_setting(grid.run["lr"])} | grid.settings
-    run_args = argparse.Namespace(**(merged | {"settings": [], "lr": None}))
-
-    if args.strategy is not None and args.strategies is not None:
+    if strategy is not None and args.strategies is not None:
         raise UsageError("give --strategy or --strategies, not both")
-    if args.strategy is not None or args.strategies is not None:
+    if strategy is not None or args.strategies is not None:
         # names on the command line pick from the file's strategies, keeping their settings
-        chosen = parse_strategies("--strategies", args.strategies or args.strategy)
+        chosen = parse_strategies("--strategies", args.strategies or strategy)
         grid.strategies = [v for name, _ in chosen
                            for v in ([v for v in grid.strategies if v[0] == name] or [(name, {})])]
     elif not grid.strategies:
-        grid.strategies = [(run_args.strategy, {})]
+        grid.strategies = [(base.strategy, {})]
 
-    if args.seed is not None and args.seeds is not None:
+    if seed is not None and args.seeds is not None:
         raise UsageError("give --seed or --seeds, not both")
-    if args.seed is not None:
-        grid.seeds = [args.seed]
+    if seed is not None:
+        grid.seeds = [seed]
     elif args.seeds is not None:
         grid.seeds = parse_seeds("--seeds", args.seeds)
     elif not grid.seeds:
-        grid.seeds = [run_args.seed]
+        grid.seeds = [base.seed]
 
-    single = args.order is not None or args.order_seed is not None
+    single = order is not None or order_seed is not None
     if single and (args.orders is not None or args.orders_file is not None):
         raise UsageError("give --order (and --order-seed) or --orders/--orders-file, not both")
     if args.orders_file is not None:
@@ -333,19 +297,16 @@ def grid_from_args(args: argparse.Namespace) -> tuple[Grid, argparse.Namespace, 
     elif args.orders is not None:
         grid.orders = parse_orders("--orders", args.orders)
     elif single or not grid.orders:
-        order, seed = run_args.order, args.order_seed
-        grid.orders = [OrderSpec(f"random-{seed}" if seed is not None else order, order, seed)]
-    return grid, run_args, cli_settings
+        order = order or base.order
+        grid.orders = [OrderSpec(f"random-{order_seed}" if order_seed is not None else order, order, order_seed)]
+    return grid, base, cli_settings
 
 
-def plan(grid: Grid, run_args: argparse.Namespace, cli_settings: dict[str, str] | None = None
-         ) -> list[PlannedRun]:
+def plan(grid: Grid, base: RunConfig, cli_settings: dict[str, str] | None = None) -> list[PlannedRun]:
     """Every run of the grid, resolved (names and settings checked) before any of them starts.
     Strategy settings: the file's `settings`, then the strategy's own, then the command line's."""
-    from benchmark.runconfig import config_from_args
     from benchmark.runner import Runner
 
-    base = config_from_args(run_args)
     runs: list[PlannedRun] = []
     seen: dict[str, str] = {}
     # seed-major: a sweep stopped part-way has every strategy at the first seeds, which compare
@@ -486,9 +447,9 @@ def run_sweep(runs: list[PlannedRun], echo: Callable[[str], None] = _echo,
 def cmd_sweep(args: argparse.Namespace) -> int:
     if args.jobs < 1:
         raise UsageError(f"--jobs must be >= 1, not {args.jobs}")
-    grid, run_args, cli_settings = grid_from_args(args)
-    runs = plan(grid, run_args, cli_settings)
-    out_dir = Path(run_args.output_dir)
+    grid, base, cli_settings = grid_from_args(args)
+    runs = plan(grid, base, cli_settings)
+    out_dir = Path(base.output_dir)
     print(f"sweep: {len(runs)} runs ({len(grid.strategies)} strategy settings x {len(grid.seeds)} "
           f"seeds x {len(grid.orders)} orders) into {out_dir}")
     if args.dry_run:

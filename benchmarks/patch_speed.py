@@ -22,7 +22,7 @@ import numpy as np
 import torch
 from _common import model_folder, round_robin, step_timing_parser, strategy_names
 
-from benchmark.context import GradientTracker, RunContext
+from benchmark.context import Budget, Compute, GradientTracker, RunContext, StreamData
 from benchmark.data import Batch, Examples, TaskData
 from benchmark.errors import UsageError
 from benchmark.model import MultiTaskModel, added_params, load_pretrained, param_snapshot
@@ -48,9 +48,9 @@ class Bench:
         self.model = MultiTaskModel(encoder)
         g = torch.Generator().manual_seed(0)
         self.task = fake_task(args.batch_size * (args.warmup + args.steps), args.seq_len, encoder.config.vocab_size, g)
-        ctx = RunContext(seed=0, epochs=1, batch_size=args.batch_size, eval_batch_size=args.batch_size,
-                         device=torch.device("cpu"), precision=args.precision, pad_id=tokenizer.pad_token_id or 0,
-                         tasks=[self.task], scenario="task-incremental", show_progress=False)
+        ctx = RunContext(0, StreamData([self.task], tokenizer.pad_token_id or 0),
+                         Budget(batch_size=args.batch_size, eval_batch_size=args.batch_size),
+                         Compute(precision=args.precision), show_progress=False)
         self.strategy = STRATEGIES.get(name)()
         self.strategy.setup(self.model, ctx)
         before = param_snapshot(self.model)
@@ -67,6 +67,7 @@ class Bench:
         batch = Batch(self.ids[rows], torch.ones_like(self.ids[rows]), None,
                       torch.as_tensor(self.task.train.labels[rows]), torch.zeros(self.batch_size, dtype=torch.long))
         t0 = time.perf_counter()
+        self.model.train()  # as the runner does before every step
         self.strategy.train_step(batch)
         if timed:
             self.times.append(time.perf_counter() - t0)

@@ -25,7 +25,7 @@ import numpy as np
 import torch
 from _common import model_folder, round_robin, step_timing_parser, strategy_names
 
-from benchmark.context import RunContext
+from benchmark.context import Budget, Compute, RunContext, StreamData
 from benchmark.data import Examples, TaskData
 from benchmark.model import MultiTaskModel, load_pretrained
 from benchmark.tasks import TaskSpec
@@ -54,10 +54,9 @@ class Bench:
         g = torch.Generator().manual_seed(0)
         n = args.batch_size * (args.warmup + args.steps)
         tasks = [fake_task(i, n, args.seq_len, encoder.config.vocab_size, g) for i in range(2)]
-        ctx = RunContext(seed=0, epochs=1, batch_size=args.batch_size, eval_batch_size=args.batch_size,
-                         device=torch.device("cpu"), precision=args.precision,
-                         pad_id=tokenizer.pad_token_id or 0, tasks=tasks, scenario="task-incremental",
-                         show_progress=False)
+        ctx = RunContext(0, StreamData(tasks, tokenizer.pad_token_id or 0),
+                         Budget(batch_size=args.batch_size, eval_batch_size=args.batch_size),
+                         Compute(precision=args.precision), show_progress=False)
         cls = STRATEGIES.get(name)
         self.strategy = strategy = cls(build_config(cls.Config, settings))
         strategy.setup(model, ctx)
@@ -66,6 +65,7 @@ class Bench:
         model.add_task(tasks[0].spec, 0, seed=0)
         strategy.before_task(first)
         for _, batch in zip(range(args.first_steps), strategy.batches(first)):
+            model.train()  # as the runner does before every step
             strategy.train_step(batch)
         t0 = time.perf_counter()
         strategy.after_task(first)
@@ -82,6 +82,7 @@ class Bench:
     def step(self, timed: bool) -> None:
         t0 = time.perf_counter()  # drawing the batch counts: replay strategies mix memory in here
         batch = next(self.batches)
+        self.strategy.model.train()  # as the runner does before every step
         self.strategy.train_step(batch)
         if timed:
             self.times.append(time.perf_counter() - t0)

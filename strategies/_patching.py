@@ -137,9 +137,8 @@ class PatchStrategy(BaseStrategy):
         super().setup(model, ctx)
         freeze(model)
         model.route_by_task = self.routes
-        if not hasattr(model, PATCHES):  # a resumed model comes with its patches and hooks
-            setattr(model, PATCHES, nn.ModuleDict())
-            self.install(model)
+        setattr(model, PATCHES, nn.ModuleDict())  # a resumed run adds them again (resume_phase)
+        self.install(model)
 
     def install(self, model: MultiTaskModel) -> None:
         """Register the hooks that apply patches (once per model)."""

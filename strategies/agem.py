@@ -90,7 +90,6 @@ class AGEM(MemoryStrategy):
         self._generator = self.ctx.generator("agem", phase.index)
 
     def train_step(self, batch: Batch) -> float:
-        self.model.train()
         memory = len(self.memory_) > 0
         if memory:
             k = self.config.ref_batch_size or self.ctx.batch_size

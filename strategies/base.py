@@ -6,14 +6,15 @@ benchmark/api.py, shared with the harness; they are re-exported here for strateg
 A strategy owns how the model learns: what is trainable, each step's loss, what data it replays,
 what it keeps between tasks. The runner owns data, evaluation, timing, accounting and results.
 
-Learned state that must survive between tasks (and a `--resume`) lives in attributes whose names
-end in `_` (scikit-learn's convention): `state_dict()` saves exactly those, and `state_size()`
-counts the floats and examples in them.
+Learned state that must survive between tasks (and a `--resume`) lives in the attributes a
+strategy declares in `kept`: `state_dict()` saves exactly those, and `state_size()` counts the
+floats in them (tensors, and the parameters of modules such as a teacher copy of the model).
 """
 
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Iterable
 from dataclasses import dataclass, field, fields
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -82,6 +83,8 @@ class BaseStrategy:
     name: ClassVar[str] = ""
     Config: ClassVar[type] = StrategyConfig
     scenarios: ClassVar[tuple[str, ...]] = ("task-incremental", "class-incremental", "domain-incremental")
+    # the attributes that hold what the strategy keeps between tasks: checkpointed, counted
+    kept: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, config: StrategyConfig | None = None) -> None:
         self.config = config if config is not None else self.Config()
@@ -95,14 +98,13 @@ class BaseStrategy:
         self.model = model
         self.ctx = ctx
 
-    def before_task(self, phase: Phase) -> None:
-        self.configure_optimizer(phase)
-
     def batches(self, phase: Phase) -> Iterable[Batch]:
         return self.ctx.task_batches(phase)
 
+    def before_task(self, phase: Phase) -> None:
+        self.configure_optimizer(phase)
+
     def train_step(self, batch: Batch) -> float:
-        self.model.train()
         with self.ctx.autocast():
             loss = self.loss(batch)
         loss.backward()
@@ -111,6 +113,11 @@ class BaseStrategy:
 
     def after_task(self, phase: Phase) -> None:
         pass
+
+    def resume_phase(self, phase: Phase) -> None:
+        """On --resume, rebuild what finished phase `phase` added to the model (before the
+        checkpoint loads). By default `before_task`, whose optimiser is then dropped."""
+        self.before_task(phase)
 
     # -- pieces for subclasses -------------------------------------------------------------
     def loss(self, batch: Batch) -> torch.Tensor:
@@ -130,8 +137,7 @@ class BaseStrategy:
              {"params": no_decay, "weight_decay": 0.0}]
         )
         # the schedule spans the steps this strategy's batches will take (sparse replay adds some)
-        batches = self.batches(phase)
-        steps = max(1, len(batches) if hasattr(batches, "__len__") else self.ctx.num_steps(phase))
+        steps = max(1, phase.steps if phase.steps is not None else self.ctx.steps_of(phase, self.batches(phase)))
         self.scheduler = get_linear_schedule_with_warmup(
             self.optimizer, math.ceil(self.config.warmup_ratio * steps), steps
         )
@@ -151,7 +157,13 @@ class BaseStrategy:
 
     # -- state kept between tasks ----------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:
-        return {k: v for k, v in vars(self).items() if k.endswith("_") and not k.startswith("_")}
+        state = {k: getattr(self, k) for k in self.kept}
+        # before `kept`, state was the attributes whose names end in "_": still saved, with a warning
+        legacy = [k for k in vars(self) if k.endswith("_") and not k.startswith("_") and k not in state]
+        if legacy:
+            warnings.warn(f"strategy {self.name!r} keeps {', '.join(legacy)} by the trailing-underscore "
+                          f"convention; declare it: kept = {tuple(legacy)!r}", DeprecationWarning, stacklevel=2)
+        return state | {k: getattr(self, k) for k in legacy}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         for k, v in state.items():

@@ -74,13 +74,15 @@ class DERpp(BaseStrategy):
 
     Config = DERppConfig
     scenarios = ("task-incremental",)  # stored logits are per task head
+    # stored examples, their task and head outputs; examples offered to the reservoir so far
+    kept = ("buffer_", "buffer_tasks_", "buffer_logits_", "seen_")
 
     def setup(self, model, ctx) -> None:
         super().setup(model, ctx)
         self.buffer_ = Examples([], None, np.zeros(0, dtype=np.float32))
         self.buffer_tasks_ = torch.zeros(0, dtype=torch.long)
         self.buffer_logits_ = torch.zeros(0, 0)  # padded to the widest head; rows by slot
-        self.seen_ = 0  # examples offered to the reservoir so far
+        self.seen_ = 0
         self._current: tuple | None = None
 
     # -- data: the phase's batches, remembering which examples each holds ------------------
@@ -88,7 +90,6 @@ class DERpp(BaseStrategy):
         return _Tracked(self, phase)
 
     def train_step(self, batch: Batch) -> float:
-        self.model.train()
         cfg = self.config
         with self.ctx.autocast():
             pooled = self.model.encode(batch)

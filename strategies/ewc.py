@@ -98,6 +98,7 @@ class EWC(BaseStrategy):
     """Elastic weight consolidation: a Fisher-weighted pull towards each finished task's weights."""
 
     Config = EWCConfig
+    kept = ("fishers_", "anchors_")  # per finished task (online EWC: one running pair)
 
     def setup(self, model, ctx) -> None:
         super().setup(model, ctx)
@@ -129,7 +130,6 @@ class EWC(BaseStrategy):
                                for f, a in zip(self.fishers_, self.anchors_) for n in f)
 
     def train_step(self, batch) -> float:
-        self.model.train()
         with self.ctx.autocast():
             loss = self.loss(batch)
         loss.backward()

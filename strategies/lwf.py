@@ -25,7 +25,7 @@ import torch.nn.functional as F
 
 from benchmark.data import Batch
 from benchmark.errors import UsageError
-from strategies.base import BaseStrategy, Phase, SearchSpace, StateSize, StrategyConfig, register
+from strategies.base import BaseStrategy, Phase, SearchSpace, StrategyConfig, register
 
 
 @dataclass
@@ -61,6 +61,7 @@ class LwF(BaseStrategy):
     """Learning without Forgetting: distil the previous model's old-task outputs on new inputs."""
 
     Config = LwFConfig
+    kept = ("teacher_",)  # a frozen copy of the model after the previous phase (its floats count)
 
     def setup(self, model, ctx) -> None:
         super().setup(model, ctx)
@@ -87,9 +88,3 @@ class LwF(BaseStrategy):
         teacher = copy.deepcopy(self.model).eval()
         teacher.requires_grad_(False)
         self.teacher_ = teacher
-
-    def state_size(self) -> StateSize:
-        teacher = self.teacher_
-        floats = 0 if teacher is None else sum(
-            t.numel() for t in (*teacher.parameters(), *teacher.buffers()) if t.is_floating_point())
-        return StateSize(floats=floats)

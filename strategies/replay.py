@@ -52,6 +52,7 @@ class MemoryStrategy(BaseStrategy):
     """Fills a replay memory (`memory_`) after each task; subclasses decide how to use it."""
 
     Config = MemoryConfig
+    kept = ("memory_",)
 
     def selector_name(self) -> str:
         """The data_selection selector that fills the memory (a setting of coreset-replay)."""

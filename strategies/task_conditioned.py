@@ -124,6 +124,7 @@ class TaskConditioned(BaseStrategy):
     def setup(self, model, ctx) -> None:
         super().setup(model, ctx)
         model.route_by_task = True
+        self.installed = False  # the shared generators come with the first phase (or its resume)
         if self.config.freeze_bottom:
             layers = bert_layers(model.encoder)
             for module in (model.encoder.embeddings, *layers[: len(layers) // 2]):
@@ -143,8 +144,9 @@ class TaskConditioned(BaseStrategy):
                 layer.output.dense.register_forward_hook(AdapterHook(self.model, i))
 
     def before_task(self, phase: Phase) -> None:
-        if not hasattr(self.model, CONDITIONER):  # a resumed model comes with it and its hooks
+        if not self.installed:
             self.install()
+            self.installed = True
         conditioner = getattr(self.model, CONDITIONER)
         for task in phase.tasks:
             if str(task.index) not in conditioner.embeddings:

@@ -285,7 +285,7 @@ def _agem_step(optimizer: str, lr: float, g: torch.Tensor, g_ref: torch.Tensor) 
     agem = AGEM(AGEM.Config(optimizer=optimizer, lr=lr, warmup_ratio=0.0, max_grad_norm=0.0))
     agem.setup(model, ctx)
     agem.memory_ = _OneBatchMemory(g_ref)
-    agem.before_task(types.SimpleNamespace(index=1, tasks=[]))
+    agem.before_task(types.SimpleNamespace(index=1, tasks=[], steps=4))
     before = model.w.detach().clone()
     agem.train_step(g)
     return model.w.detach() - before

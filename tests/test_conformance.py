@@ -7,6 +7,7 @@ The model is read and the tasks tokenised once for the module (`cached_loading`)
 its own copies."""
 
 import math
+import warnings
 
 import pytest
 from conftest import interrupt_in_phase
@@ -34,7 +35,11 @@ def test_strategy_conformance(strategy, settings, make_small_config, tmp_path, m
         return make_small_config(strategy=strategy, output_dir=str(tmp_path / out),
                                  strategy_config={"lr": "3e-3", **settings}, **kw)
 
-    full = run(config("a"))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        full = run(config("a"))
+    # its kept state is declared (`kept`), not left to the trailing-underscore convention
+    assert not [w for w in caught if "trailing-underscore" in str(w.message)]
     assert full["status"] == "complete" and full["error"] is None
     assert all(k in full for k in REQUIRED_KEYS)
     assert len(full["R"]) == len(full["plan"]) and full["R"][-1][0] is not None

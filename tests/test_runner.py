@@ -110,3 +110,47 @@ def test_complete_run_is_not_overwritten(make_config):
 def test_bf16_autocast_runs(make_config):
     record = run(make_config(precision="bf16", tasks=["syn_red"], epochs=1))
     assert record["status"] == "complete" and 0 <= record["R"][0][0] <= 1
+
+
+def test_the_runner_sets_train_mode_and_gives_before_task_the_step_count(make_config, monkeypatch):
+    """The contract (docs/adding-a-strategy.md): every step runs in train mode, whatever the
+    strategy did in between, and before_task knows how many steps its phase trains."""
+    modes, steps = [], []
+    step, before = Finetune.train_step, Finetune.before_task
+
+    def train_step(self, batch):
+        modes.append(self.model.training)
+        loss = step(self, batch)
+        self.model.eval()  # e.g. a strategy scoring its memory between steps
+        return loss
+
+    def before_task(self, phase):
+        steps.append(phase.steps)
+        before(self, phase)
+
+    monkeypatch.setattr(Finetune, "train_step", train_step)
+    monkeypatch.setattr(Finetune, "before_task", before_task)
+    record = run(make_config(tasks=["syn_red", "syn_blue"], epochs=1, max_train=64, max_eval=32))
+    assert modes and all(modes)
+    assert steps == [p["steps"] for p in record["phases"]] == [4, 4]
+
+
+def test_kept_state_is_declared_and_a_modules_floats_count():
+    import warnings
+
+    import torch
+
+    from benchmark.api import count_floats
+    from strategies.base import BaseStrategy
+
+    class Legacy(BaseStrategy):
+        kept = ("declared",)
+
+    strategy = Legacy()
+    strategy.declared, strategy.old_ = torch.zeros(3), torch.zeros(2)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        state = strategy.state_dict()
+    assert set(state) == {"declared", "old_"}  # the old convention still saved, and named in a warning
+    assert any("kept = ('old_',)" in str(w.message) for w in caught)
+    assert count_floats({"teacher": torch.nn.Linear(3, 2)}) == 3 * 2 + 2

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from benchmark.context import RunContext
+from benchmark.context import Budget, RunContext, StreamData
 from benchmark.data import Examples, TaskData
 from benchmark.errors import UsageError
 from benchmark.samplers import SAMPLERS, TemperatureConfig, annealed_alpha, normalised_entropy
@@ -27,8 +27,8 @@ def make_task(index: int, n: int, num_labels: int = 2, ids=None) -> TaskData:
 def make_ctx(tasks, sampler: str, config=None, seed: int = 0, epochs: int = 1, batch_size: int = 1,
              model=None) -> RunContext:
     sampler_obj = SAMPLERS.get(sampler)(config)
-    return RunContext(seed, epochs, batch_size, 64, torch.device("cpu"), "fp32", 0, tasks,
-                      "task-incremental", False, sampler_obj, model)
+    return RunContext(seed, StreamData(tasks), Budget(epochs, batch_size=batch_size, eval_batch_size=64),
+                      sampler=sampler_obj, model=model, show_progress=False)
 
 
 def task_counts(ctx: RunContext, epoch_range=None) -> list[Counter]:

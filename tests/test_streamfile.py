@@ -183,7 +183,7 @@ def test_a_bad_cap_is_one_line(spec, message, capsys):
 
 
 def test_cap_specs_parse():
-    from benchmark.__main__ import cap_spec
+    from benchmark.runconfig import cap_spec
 
     assert cap_spec("500") == 500
     assert cap_spec("1000,rte=250, cola=0") == (1000, {"rte": 250, "cola": 0})

@@ -176,7 +176,8 @@ def test_toml_and_yaml_give_the_same_run_ids(tmp_path):
     [
         ('stream = "glue-small"\nseed = [0, 1]\n', "unknown key 'seed'. Did you mean 'seeds'? Known keys: "),
         ("frobnicate = 1\n", "unknown key 'frobnicate'"),
-        ("epochs = 'two'\n", "epochs = 'two' is not"),
+        ("epochs = 'two'\n", "epochs must be an integer, not 'two'"),  # parsed as --set parses
+        ("epochs = 1.5\n", "epochs = 1.5 is not a int"),
         ("seeds = [0, 0]\n", "seeds repeat a value"),
         ("orders = 0\n", "give at least one order"),
         ("[strategies.finetune]\nlrr = 1\n", "unknown setting 'lrr'"),
