@@ -178,7 +178,8 @@ class ResolvedRun:
             ident["sampler_config"] = dataclasses.asdict(self.sampler.config)
         digest = hashlib.sha1(json.dumps(ident, sort_keys=True, default=str).encode()).hexdigest()[:8]
         model = model_name(self.config.model)
-        return f"{self.config.strategy}_{self.stream}_{model}_s{self.config.seed}_{digest}"
+        strategy = self.config.strategy.replace(":", "-")  # avalanche:EWC: no ":" in file names
+        return f"{strategy}_{self.stream}_{model}_s{self.config.seed}_{digest}"
 
 
 def resolve(cfg: RunConfig) -> ResolvedRun:
