@@ -38,8 +38,10 @@ def test_the_overview_matches_the_registered_plugins():
     from data_selection import SELECTORS
 
     for registry in (STRATEGIES, SELECTORS, SAMPLERS):
-        listed = {n for n in registry.summaries() if not n.startswith("avalanche:")}
-        assert listed == set(registry.names()), registry.kind
+        def own(names):  # the family's names are declared, not registered until looked up
+            return {n for n in names if not n.startswith("avalanche:")}
+
+        assert own(registry.summaries()) == own(registry.names()), registry.kind
     assert declared("strategies.finetune") == {"finetune": STRATEGIES.get("finetune").__doc__.splitlines()[0]}
     assert declared("benchmark.samplers")["sqrt"] == SAMPLERS.get("sqrt").formula
 
