@@ -89,52 +89,91 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_list(args: argparse.Namespace) -> int:
-    from benchmark.api import STRATEGIES
-    from benchmark.config import describe_config
-    from benchmark.samplers import SAMPLERS
+    """Every name a user can give, one line each; `--strategy NAME` (and the like) for details.
+    The overview imports no plug-in and no torch (benchmark/plugins.py); details import the one."""
+    from benchmark.config import MODEL_ALIASES
+    from benchmark.plugins import SAMPLERS, SELECTORS, STRATEGIES
     from benchmark.tasks import STREAMS, TASKS
 
-    if args.strategy:
-        cls = STRATEGIES.get(args.strategy)
-        print(f"{args.strategy}: {_first_line(cls)}")
-        print(f"scenarios: {', '.join(cls.scenarios)}\nsettings (--set KEY=VALUE):")
-        for name, tp, default, help_ in describe_config(cls.Config):
-            print(f"  {name:<16} {tp:<10} default {default!s:<10} {help_}")
-        return 0
-    from data_selection import SELECTORS
+    detail = next(((kind, getattr(args, kind)) for kind in ("strategy", "selector", "sampler", "stream", "task")
+                   if getattr(args, kind, None)), None)
+    if detail is not None:
+        return _list_detail(*detail)
+    print("strategies (run --strategy NAME; list --strategy NAME for its settings):")
+    for name, summary in STRATEGIES.summaries().items():
+        print(f"  {name:<18} {summary}")
+    import importlib.util
 
-    print("strategies:")
-    for name, cls in STRATEGIES.items():
-        print(f"  {name:<18} {_first_line(cls)}")
+    if importlib.util.find_spec("avalanche") is None:
+        print(f"  {'':<18} (avalanche:* need the avalanche extra: pip install -c constraints.txt "
+              "-e '.[avalanche]'; docs/avalanche.md)")
     print("selectors (coreset-replay --set selector=NAME):")
-    for name, cls in SELECTORS.items():
-        print(f"  {name:<18} {_first_line(cls)}")
-    for registry in (STRATEGIES, SELECTORS):
-        for name, why in registry.broken().items():
-            print(f"  {name:<18} NOT AVAILABLE: {why}")
-    print("streams:")
-    for name, s in STREAMS.items():
-        caps = f" [caps {s.max_train}/{s.max_eval}]" if s.max_train or s.max_eval else ""
-        orders = f" orders: {', '.join(s.orders)}" if s.orders else ""
-        print(f"  {name:<18} {s.scenario}: {' -> '.join(s.tasks)}{caps}{orders}")
-        if s.description:
-            print(f"  {'':<18} {s.description}")
+    for name, summary in SELECTORS.summaries().items():
+        print(f"  {name:<18} {summary}")
     print("samplers (--sampler NAME --sampler-set KEY=VALUE; phases that train several tasks):")
-    for name, sampler in SAMPLERS.items():
-        settings = ", ".join(f"{n}={d}" for n, _, d, _ in describe_config(sampler.Config))
-        print(f"  {name:<18} {sampler.formula}{f' [{settings}]' if settings else ''}")
-    print("scenarios beyond the stream's: --mtl-tasks K (mtl-then-add) trains the first K tasks "
-          "together, then adds one task per phase")
-    print("tasks:")
+    for name, summary in SAMPLERS.summaries().items():
+        print(f"  {name:<18} {summary}")
+    print("streams (--stream NAME [--order ORDER]; list --stream NAME for its tasks):")
+    for name, s in STREAMS.items():
+        orders = ", ".join(["default", "random", *s.orders])
+        print(f"  {name:<18} {s.scenario}: {' -> '.join(s.tasks)}; orders: {orders}")
+    print("models (--model ALIAS, or any Hugging Face encoder: a Hub id or a local folder):")
+    for name, (hub_id, summary) in MODEL_ALIASES.items():
+        print(f"  {name:<18} {hub_id}: {summary}")
+    print("tasks (--tasks A,B,C):")
     for name, t in TASKS.items():
         cfg = f" ({t.config})" if t.config else ""
         kind = "regression" if t.regression else f"{t.num_labels} classes"
         print(f"  {name:<18} {t.dataset}{cfg}, {kind}, score = mean of {'+'.join(t.main)}")
+    print("scenarios beyond the stream's: --mtl-tasks K (mtl-then-add) trains the first K tasks "
+          "together, then adds one task per phase")
     return 0
 
 
-def _first_line(obj: object) -> str:
-    return next(iter((obj.__doc__ or "").strip().splitlines()), "")
+def _list_detail(kind: str, name: str) -> int:
+    """One plug-in, stream or task in full (imports that plug-in's module)."""
+    import inspect
+
+    from benchmark.config import describe_config
+
+    if kind == "stream":
+        from benchmark.tasks import STREAMS
+
+        s = STREAMS.get(name)
+        caps = f"; caps {s.max_train} train / {s.max_eval} test per task" if s.max_train or s.max_eval else ""
+        print(f"{name}: {s.description}\nscenario: {s.scenario} (supports {', '.join(s.scenarios)}){caps}")
+        print(f"tasks: {' -> '.join(s.tasks)}")
+        for order, tasks in s.orders.items():
+            print(f"order {order}: {' -> '.join(tasks)}")
+        return 0
+    if kind == "task":
+        from benchmark.tasks import TASKS
+
+        t = TASKS.get(name)
+        print(f"{name}: {t.description or t.dataset}\ndataset: {t.dataset}"
+              f"{f' ({t.config})' if t.config else ''}, splits {t.train_split} / {t.test_split}")
+        print(f"labels: {', '.join(t.label_names) if not t.regression else 'regression'}; "
+              f"metrics: {', '.join(t.metrics)}; score = mean of {'+'.join(t.main)}")
+        return 0
+    from benchmark.plugins import SAMPLERS, SELECTORS, STRATEGIES
+
+    obj = {"strategy": STRATEGIES, "selector": SELECTORS, "sampler": SAMPLERS}[kind].get(name)
+    print(f"{name}: {inspect.cleandoc(obj.__doc__ or '')}")
+    if kind == "strategy":
+        print(f"scenarios: {', '.join(obj.scenarios)}")
+    if getattr(obj, "formula", ""):
+        print(f"formula: {obj.formula}")
+    if hasattr(obj, "Config"):
+        flag = {"strategy": "--set", "sampler": "--sampler-set"}[kind]
+        print(f"settings ({flag} KEY=VALUE):")
+        for setting, tp, default, help_ in describe_config(obj.Config):
+            print(f"  {setting:<16} {tp:<10} default {default!s:<10} {help_}")
+    elif kind == "selector":
+        params = [p for p in inspect.signature(obj).parameters.values() if p.kind is p.KEYWORD_ONLY
+                  or p.default is not p.empty]
+        if params:
+            print("settings: " + ", ".join(f"{p.name}={p.default}" for p in params))
+    return 0
 
 
 def cmd_show(args: argparse.Namespace) -> int:
@@ -160,9 +199,16 @@ def build_parser() -> argparse.ArgumentParser:
                        description="Run one strategy over a stream and write its run JSON.")
     add_run_arguments(p)
     p.set_defaults(func=cmd_run)
-    p = sub.add_parser("list", help="list strategies, streams and tasks")
+    p = sub.add_parser("list", help="list strategies, selectors, samplers, streams, models and tasks",
+                       description="Every name a user can give, one line each; --strategy NAME "
+                                   "(or --selector, --sampler, --stream, --task) shows one in full.")
     add_import_argument(p)
-    p.add_argument("--strategy", default=None, help="show one strategy's settings")
+    g = p.add_mutually_exclusive_group()
+    g.add_argument("--strategy", default=None, metavar="NAME", help="one strategy: its paper and settings")
+    g.add_argument("--selector", default=None, metavar="NAME", help="one coreset selector")
+    g.add_argument("--sampler", default=None, metavar="NAME", help="one task sampler: formula and settings")
+    g.add_argument("--stream", default=None, metavar="NAME", help="one stream: tasks, caps and orders")
+    g.add_argument("--task", default=None, metavar="NAME", help="one task: dataset, labels and metrics")
     p.set_defaults(func=cmd_list)
     p = sub.add_parser("show", help="print the R matrix and metrics of run JSONs")
     p.add_argument("runs", nargs="+", help="run JSON files")

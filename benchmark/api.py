@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Protocol, TypeVar, runtime_chec
 
 import torch
 
+from benchmark import plugins
 from benchmark.data import Batch
 from benchmark.phase import Phase
 from benchmark.registry import Registry
@@ -103,10 +104,8 @@ def count_floats(obj: Any) -> int:
     return 0
 
 
-STRATEGIES: Registry[type[Strategy]] = Registry(
-    "strategy", base="strategies.base:BaseStrategy", entry_point_group="cmtbench.strategies",
-    builtins="strategies",
-)
+# the registry lives in benchmark/plugins.py, which imports no torch (so `list` is quick)
+STRATEGIES: Registry[type[Strategy]] = plugins.STRATEGIES
 
 # Classes a strategy's checkpointed state may hold besides tensors and containers: saved as their
 # attributes (`vars`), restored without calling __init__. Name -> class; a plug-in adds its own

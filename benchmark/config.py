@@ -140,6 +140,14 @@ def as_setting(value: Any) -> str:
     return str(value)
 
 
+# Short names `--model` accepts besides a Hub id or a folder: alias -> (Hub id, what it is).
+# Here, not in benchmark/model.py, so that `list` shows them without importing torch.
+MODEL_ALIASES: dict[str, tuple[str, str]] = {
+    "minilm": ("sentence-transformers/all-MiniLM-L6-v2",
+               "the default (22.7M parameters); offline with the `models` extra"),
+}
+
+
 def model_name(model: str) -> str:
     """A model's short name for run ids, file names and tables: a folder's or Hub id's last part
     ("minilm", "bert-base-uncased", "tiny-bert")."""

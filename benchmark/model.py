@@ -14,11 +14,12 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from benchmark.config import MODEL_ALIASES
 from benchmark.data import Batch
 from benchmark.errors import UsageError
 from benchmark.tasks import TaskSpec
 
-MINILM_HUB_ID = "sentence-transformers/all-MiniLM-L6-v2"
+MINILM_HUB_ID = MODEL_ALIASES["minilm"][0]
 HEAD_PREFIX = "heads."
 
 

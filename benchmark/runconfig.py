@@ -418,7 +418,8 @@ class ResolvedRun:
         ident = leave_out_absent(self.config._identity_values() | self._resolved_identity(), type(self.config))
         digest = hashlib.sha1(json.dumps(ident, sort_keys=True, default=str).encode()).hexdigest()[:8]
         model = model_name(self.config.model)
-        return f"{self.config.strategy}_{self.stream}_{model}_s{self.config.seed}_{digest}"
+        strategy = self.config.strategy.replace(":", "-")  # avalanche:EWC: no ":" in file names
+        return f"{strategy}_{self.stream}_{model}_s{self.config.seed}_{digest}"
 
     def recorded(self) -> dict[str, Any]:
         """The RunConfig fields as the run record's `run` section holds them: resolved (strategy

@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 import numpy as np
 import torch
 
+from benchmark import plugins
 from benchmark.data import TaskData, length_grouped_order
 from benchmark.errors import UsageError
 from benchmark.registry import Registry
@@ -100,7 +101,7 @@ class TaskSampler:
         raise NotImplementedError
 
 
-SAMPLERS: Registry[type[TaskSampler]] = Registry("sampler", base=TaskSampler, entry_point_group="cmtbench.samplers")
+SAMPLERS: Registry[type[TaskSampler]] = plugins.SAMPLERS  # benchmark/plugins.py: listed without importing torch
 
 
 @SAMPLERS.register("proportional")

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 import numpy as np
 import torch
 
+from benchmark import plugins
 from benchmark.data import Examples, TaskData, collate, eval_order
 from benchmark.registry import Registry
 
@@ -168,8 +169,7 @@ def regression_error(examples: Examples, context: SelectionContext) -> np.ndarra
     return (context.predict(examples).reshape(-1) - examples.labels) ** 2
 
 
-SELECTORS: Registry[type] = Registry("selector", entry_point_group="cmtbench.selectors",
-                                     builtins="data_selection")
+SELECTORS: Registry[type] = plugins.SELECTORS  # benchmark/plugins.py: listed without importing torch
 register = SELECTORS.register
 
 
