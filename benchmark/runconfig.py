@@ -21,14 +21,17 @@ import json
 import typing
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from benchmark.api import STRATEGIES, Strategy
 from benchmark.config import build_config, model_name, parse_assignments
 from benchmark.errors import UsageError
-from benchmark.samplers import PROPORTIONAL, SAMPLERS, TaskSampler
+from benchmark.plugins import SAMPLERS, STRATEGIES  # registries without torch: `list` stays fast
 from benchmark.streamfile import is_stream_file, load_stream_file
 from benchmark.tasks import DEFAULT_STREAM, SCENARIOS, STREAMS, resolve_tasks
+
+if TYPE_CHECKING:
+    from benchmark.api import Strategy
+    from benchmark.samplers import TaskSampler
 
 LEGACY_DEFAULT_STREAM = "glue-small"  # the default stream before mixed4 (run-id compatibility)
 
@@ -396,7 +399,7 @@ class ResolvedRun:
     scenario: str
     max_train: int | None
     max_eval: int | None
-    sampler: TaskSampler = PROPORTIONAL
+    sampler: TaskSampler | None = None  # resolve() always sets it
     # tasks whose cap differs from max_train / max_eval (None = uncapped)
     max_train_by_task: dict[str, int | None] = field(default_factory=dict)
     max_eval_by_task: dict[str, int | None] = field(default_factory=dict)

@@ -34,7 +34,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmark.errors import UsageError
-from benchmark.runstore import check_name, data_file
+from benchmark.paths import check_name, data_file
 from benchmark.tasks import SCENARIOS, TASKS, Stream, TaskSpec
 
 STREAM_KEYS = {"name", "description", "scenario", "max_train", "max_eval", "orders", "tasks"}
