@@ -48,6 +48,7 @@ from benchmark.model import (
     load_pretrained,
     param_snapshot,
 )
+from benchmark.parallel import Parallel, check_precision, make_accelerator
 from benchmark.runconfig import RunConfig, phase_plan, resolve
 from benchmark.streamfile import is_stream_file
 from benchmark.tasks import resolve_tasks
@@ -72,6 +73,11 @@ class Runner:
         self.path = runstore.confined(self.out_dir, f"{self.run_id}.json")
         self.ckpt_path = runstore.confined(self.out_dir, "checkpoints", self.run_id)  # a folder
         self.lock = runstore.RunLock(self.out_dir, self.run_id)
+        self.parallel = Parallel()  # the run's processes: made with the accelerator in `_load`
+
+    def log(self, msg: str) -> None:
+        if self.parallel.is_main:  # several processes: one says it
+            log(msg)
 
     # -- set-up ------------------------------------------------------------------------------
     def _existing(self) -> dict | None:
@@ -91,6 +97,17 @@ class Runner:
 
     def _load(self) -> None:
         r = self.resolved
+        device = torch.device("cuda" if self.cfg.device == "auto" and torch.cuda.is_available()
+                              else ("cpu" if self.cfg.device == "auto" else self.cfg.device))
+        if device.type == "cuda" and not torch.cuda.is_available():
+            raise UsageError("--device cuda asked for, but no CUDA device is available; use --device cpu")
+        check_precision(self.cfg.precision, device)
+        self.parallel = Parallel(make_accelerator(device, self.cfg.precision))
+        if device.type == "cuda":
+            device = self.parallel.accelerator.device  # this process's GPU under `accelerate launch`
+        if self.parallel.active and not getattr(r.strategy_cls, "data_parallel", True):
+            raise UsageError(f"strategy {self.cfg.strategy!r} does not train data-parallel yet (see its "
+                             "docstring); run it in one process, without accelerate launch")
         data_dir = data_mod.resolve_data_dir(self.cfg.data_dir)
         if data_dir is not None or not data_mod.hub_reachable():
             data_mod.set_offline()
@@ -102,14 +119,10 @@ class Runner:
         specs = resolve_tasks(r.tasks)
         self.tasks = [
             data_mod.prepare_task(spec, i, tokenizer, data_dir, *r.caps(spec.name),
-                                  self.cfg.seed, self.cfg.max_length, warn=log,
+                                  self.cfg.seed, self.cfg.max_length, warn=self.log,
                                   val_size=self.cfg.val_size, load_test=self.cfg.evaluate_test)
             for i, spec in enumerate(specs)
         ]
-        device = torch.device("cuda" if self.cfg.device == "auto" and torch.cuda.is_available()
-                              else ("cpu" if self.cfg.device == "auto" else self.cfg.device))
-        if device.type == "cuda" and not torch.cuda.is_available():
-            raise UsageError("--device cuda asked for, but no CUDA device is available; use --device cpu")
         set_seed(self.cfg.seed)
         self.model = MultiTaskModel(encoder, self.cfg.pooling,
                                     shared_output=r.scenario != "task-incremental").to(device)
@@ -119,7 +132,7 @@ class Runner:
         self.ctx = RunContext(
             self.cfg.seed, StreamData(self.tasks, pad_id, r.scenario),
             Budget(self.cfg.epochs, self.cfg.steps, self.cfg.batch_size, self.cfg.eval_batch_size),
-            Compute(device, self.cfg.precision), sampler=r.sampler, model=self.model,
+            Compute(device, self.cfg.precision, self.parallel), sampler=r.sampler, model=self.model,
             show_progress=self.cfg.progress,
         )
         # what is scored after each phase: R on test, R_val on validation
@@ -149,6 +162,7 @@ class Runner:
                 "model_path": _as_given(cfg.model) if Path(cfg.model).exists() else None,
                 "backbone_params": self.backbone_params,
                 "device": str(self.ctx.device),
+                "processes": self.parallel.world,
                 "data_source": self._data_source(),
                 "versions": results.package_versions(),
                 "git": results.git_revision(),
@@ -213,11 +227,13 @@ class Runner:
             log(f"run {self.run_id} is already complete: {self.path}")
             return existing
         self._load()
+        self.parallel.barrier()  # every process has read the run's files before the main one writes
         try:
-            self.lock.acquire()
+            if self.parallel.is_main:  # the one process that writes the run's files
+                self.lock.acquire()
             return self._run_locked()
         except OSError as exc:
-            if exc.errno not in DISK_ERRNOS:
+            if exc.errno not in DISK_ERRNOS or not self.parallel.is_main:
                 raise
             self._after_disk_error()
             raise UsageError(f"cannot write in {self.out_dir}: {exc.strerror or exc}; the finished phases "
@@ -241,8 +257,12 @@ class Runner:
         except OSError:
             pass
 
+    def _write(self, record: dict) -> None:
+        if self.parallel.is_main:
+            results.write_json_atomic(self.path, record)
+
     def _run_locked(self) -> dict:
-        existing = self._existing()  # again, under the lock
+        existing = self.parallel.from_main(self._existing)  # again, under the lock
         if existing is not None and existing["status"] == "complete":
             return existing
         record = existing or self._new_record()
@@ -254,9 +274,9 @@ class Runner:
         start = len(record["phases"])
         if start:
             self._restore(start, record)
-            log(f"resuming {self.run_id} after phase {start}/{len(self.plan)}")
+            self.log(f"resuming {self.run_id} after phase {start}/{len(self.plan)}")
         record["status"], record["error"] = "running", None
-        results.write_json_atomic(self.path, record)
+        self._write(record)
         try:
             if self.cfg.fwt and record["b"] is None:
                 record["b"] = [self._score_unseen(t)["score"] for t in self.tasks]
@@ -274,15 +294,18 @@ class Runner:
         record["run"]["ended_at"] = results.now()
         if not self.cfg.keep_checkpoint:
             record["checkpoint"] = None
-        results.write_json_atomic(self.path, record)
+        self._write(record)
         ref = record.get("checkpoint")
-        runstore.clean_checkpoints(self.ckpt_path, None if ref is None else Path(ref["file"]).name)
+        if self.parallel.is_main:
+            runstore.clean_checkpoints(self.ckpt_path, None if ref is None else Path(ref["file"]).name)
         return record
 
     def _mark(self, status: str, error: str) -> None:
         """Set the status of the run JSON on disk: the last committed phase, with its checkpoint
         (a phase cut short between its checkpoint and its run JSON is not in it). Best effort: a
         disk that cannot take it leaves the record as it was."""
+        if not self.parallel.is_main:
+            return
         try:
             record = results.read_run(self.path)
             record["status"], record["error"] = status, error
@@ -294,7 +317,7 @@ class Runner:
         """Train phase `p`, score it, and commit its record and checkpoint."""
         phase = Phase(p, [self.tasks[i] for i in self.plan[p]])
         set_seed(self.cfg.seed * 1000 + p)  # per phase, so a resumed run draws the same numbers
-        log(f"phase {p + 1}/{len(self.plan)}: {'+'.join(phase.names)} "
+        self.log(f"phase {p + 1}/{len(self.plan)}: {'+'.join(phase.names)} "
             f"({sum(len(t.train) for t in phase.tasks)} train examples)")
         cpu0 = time.process_time()  # CPU time: less load-dependent than wall time
         added, batches = prepare_phase(self.model, self.strategy, self.ctx, phase, self.cfg.seed)
@@ -311,7 +334,7 @@ class Runner:
         shown = record["R"] or record["R_val"]
         scores = ", ".join(f"{t.name} {v * 100:.1f}" for t, v in zip(self.tasks, shown[-1]) if v is not None)
         scores += "" if record["R"] else " (validation)"
-        log(f"  trained {trained.examples} examples in {record['phases'][-1]['train_time_s']:.1f}s (loss "
+        self.log(f"  trained {trained.examples} examples in {record['phases'][-1]['train_time_s']:.1f}s (loss "
             f"{record['phases'][-1]['mean_loss']:.3f}); eval {scored.eval_time:.1f}s: {scores}")
 
     def _score(self, p: int) -> Scored:
@@ -343,6 +366,8 @@ class Runner:
                 record[key] |= metrics.first_phase_split(record[R], self.learned)
         reference.attach(record, reference.find_single_task(self.out_dir, record))
         record["cost"] = self._cost(record)
+        if not self.parallel.is_main:
+            return
         record["checkpoint"] = self._checkpoint(p)
         results.write_json_atomic(self.path, record)
         runstore.clean_checkpoints(self.ckpt_path, Path(record["checkpoint"]["file"]).name)
@@ -401,7 +426,9 @@ class Runner:
             param.grad = None
         state = runstore.load_checkpoint(self.out_dir, ref, self.run_id, start - 1, self.model, self.ctx.device)
         self.strategy.load_state_dict(state)
-        runstore.clean_checkpoints(self.ckpt_path, Path(ref["file"]).name)  # a later phase cut short
+        self.parallel.barrier()  # every process has read the checkpoint before the main one moves on
+        if self.parallel.is_main:
+            runstore.clean_checkpoints(self.ckpt_path, Path(ref["file"]).name)  # a later phase cut short
 
 
 # -- one phase, step by step ---------------------------------------------------------------------
@@ -467,17 +494,27 @@ def train_phase(model: MultiTaskModel, strategy: Strategy, ctx: RunContext, phas
     tracker = GradientTracker(model)
     ctx.usage.reset()
     total = len(batches) if isinstance(batches, Sized) else None
+    parallel, shares = ctx.parallel, []
     for batch in ctx.progress(batches, f"train {'+'.join(phase.names)}", total):
         model.train()
-        out.losses.append(strategy.train_step(batch))
+        syncs = parallel.syncs
+        out.losses.append(strategy.train_step(parallel.shard(batch)))  # one process: the batch itself
+        shares.append(parallel.share)
+        if parallel.active and parallel.syncs == syncs:
+            raise UsageError(f"strategy {type(strategy).__name__} computed its gradients without "
+                             "self.ctx.backward(loss): with several processes they would not be combined; "
+                             "call self.ctx.backward(loss) instead of loss.backward()")
         out.examples += len(batch)
         out.tokens += batch.num_tokens
         out.steps += 1
         for t, n in zip(*(x.tolist() for x in batch.task_ids.unique(return_counts=True))):
             out.by_task[t] = out.by_task.get(t, 0) + n
+    if parallel.active and out.losses:  # each process's loss is of its rows: the batch's, weighted
+        weighted = torch.tensor(out.losses, dtype=torch.float64) * torch.tensor(shares, dtype=torch.float64)
+        out.losses = parallel.reduce_sum(weighted.to(ctx.device)).tolist()
     out.train_time = time.perf_counter() - t0
     strategy.after_task(phase)
-    out.trainable_params = tracker.close()
+    out.trainable_params = tracker.close(parallel)
     out.after_task_time = time.perf_counter() - t0 - out.train_time
     return out
 
