@@ -235,6 +235,11 @@ class RunConfig:
     allow_outside_data: bool = option(  # only the person at the command line may give it
         False, "let a stream file name data files outside its own folder (absolute or ../ paths)",
         flag=FILES, identity=False, record=False, grid=False)
+    log_with: str | None = option(
+        None, "also log to a tracker, through accelerate: the loss and learning rate of every step, R "
+        "after each phase, examples/s and tokens/s. tensorboard (files under OUTPUT_DIR/trackers), wandb "
+        "or mlflow; each needs its package", identity=False, record=False,
+        flag=Flag("--log-with", FILES, {"choices": ["tensorboard", "wandb", "mlflow"]}))
     progress: bool = option(True, "no progress bars", identity=False, record=False,
                             flag=Flag("--quiet", FILES, {"action": "store_true", "default": False},
                                       lambda quiet: {"progress": not quiet}))

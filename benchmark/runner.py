@@ -19,7 +19,7 @@ import os
 import sys
 import time
 import traceback
-from collections.abc import Iterable, Sized
+from collections.abc import Callable, Iterable, Sized
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -52,6 +52,7 @@ from benchmark.parallel import Parallel, check_precision, make_accelerator
 from benchmark.runconfig import RunConfig, phase_plan, resolve
 from benchmark.streamfile import is_stream_file
 from benchmark.tasks import resolve_tasks
+from benchmark.tracking import Tracker, check_tracker
 
 # errors of the disk, not of the run: one line, the finished phases kept, --resume once fixed
 DISK_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM, errno.EFBIG}
@@ -73,6 +74,7 @@ class Runner:
         self.path = runstore.confined(self.out_dir, f"{self.run_id}.json")
         self.ckpt_path = runstore.confined(self.out_dir, "checkpoints", self.run_id)  # a folder
         self.lock = runstore.RunLock(self.out_dir, self.run_id)
+        self.tracker: Tracker | None = None  # --log-with
         self.parallel = Parallel()  # the run's processes: made with the accelerator in `_load`
 
     def log(self, msg: str) -> None:
@@ -102,7 +104,9 @@ class Runner:
         if device.type == "cuda" and not torch.cuda.is_available():
             raise UsageError("--device cuda asked for, but no CUDA device is available; use --device cpu")
         check_precision(self.cfg.precision, device)
-        self.parallel = Parallel(make_accelerator(device, self.cfg.precision))
+        check_tracker(self.cfg.log_with)
+        self.parallel = Parallel(make_accelerator(device, self.cfg.precision, self.cfg.log_with,
+                                                  str(self.out_dir / "trackers")))
         if device.type == "cuda":
             device = self.parallel.accelerator.device  # this process's GPU under `accelerate launch`
         if self.parallel.active and not getattr(r.strategy_cls, "data_parallel", True):
@@ -277,6 +281,9 @@ class Runner:
             self.log(f"resuming {self.run_id} after phase {start}/{len(self.plan)}")
         record["status"], record["error"] = "running", None
         self._write(record)
+        if self.cfg.log_with:
+            self.tracker = Tracker(self.parallel.accelerator, self.run_id, record["run"],
+                                   sum(p["steps"] for p in record["phases"]))
         try:
             if self.cfg.fwt and record["b"] is None:
                 record["b"] = [self._score_unseen(t)["score"] for t in self.tasks]
@@ -290,6 +297,10 @@ class Runner:
                     and exc.errno in DISK_ERRNOS else "".join(traceback.format_exception_only(type(exc), exc)).strip())
             self._mark("failed", text)  # no machine path: an OSError's file name stays out
             raise
+        finally:
+            if self.tracker is not None:
+                self.tracker.close()
+                self.tracker = None
         record["status"] = "complete"
         record["run"]["ended_at"] = results.now()
         if not self.cfg.keep_checkpoint:
@@ -321,7 +332,8 @@ class Runner:
             f"({sum(len(t.train) for t in phase.tasks)} train examples)")
         cpu0 = time.process_time()  # CPU time: less load-dependent than wall time
         added, batches = prepare_phase(self.model, self.strategy, self.ctx, phase, self.cfg.seed)
-        trained = train_phase(self.model, self.strategy, self.ctx, phase, batches)
+        trained = train_phase(self.model, self.strategy, self.ctx, phase, batches,
+                              None if self.tracker is None else self.tracker.train_step)
         check_finite(self.model, phase, trained)
         scored = self._score(p)
         for key, rows in scored.rows.items():
@@ -331,6 +343,12 @@ class Runner:
             phase, added, trained, scored, time.process_time() - cpu0, self.strategy.state_size(), self.ctx,
             self.resolved.sampler.name, self.tasks))
         self._commit(record, p)
+        if self.tracker is not None:
+            row = record["R"][-1] if record["R"] else record["R_val"][-1]
+            train_time = record["phases"][-1]["train_time_s"]
+            self.tracker.phase({t.name: v for t, v in zip(self.tasks, row) if v is not None},
+                               record["phases"][-1]["examples_per_s"],
+                               trained.tokens / train_time if train_time > 0 else None)
         shown = record["R"] or record["R_val"]
         scores = ", ".join(f"{t.name} {v * 100:.1f}" for t, v in zip(self.tasks, shown[-1]) if v is not None)
         scores += "" if record["R"] else " (validation)"
@@ -486,9 +504,12 @@ def add_heads(model: MultiTaskModel, phase: Phase, seed: int) -> None:
 
 
 def train_phase(model: MultiTaskModel, strategy: Strategy, ctx: RunContext, phase: Phase,
-                batches: Iterable[Batch]) -> Trained:
+                batches: Iterable[Batch], on_step: Callable[[float, float | None], None] | None = None
+                ) -> Trained:
     """Every training step of the phase, then the strategy's `after_task`. The model is in train
-    mode for each step (evaluation, or a strategy's own scoring, may have switched it off)."""
+    mode for each step (evaluation, or a strategy's own scoring, may have switched it off).
+    `on_step(loss, lr)` after each step (a tracker): the global batch's loss, and the learning rate
+    the step took."""
     out = Trained()
     t0 = time.perf_counter()
     tracker = GradientTracker(model)
@@ -497,9 +518,14 @@ def train_phase(model: MultiTaskModel, strategy: Strategy, ctx: RunContext, phas
     parallel, shares = ctx.parallel, []
     for batch in ctx.progress(batches, f"train {'+'.join(phase.names)}", total):
         model.train()
-        syncs = parallel.syncs
+        syncs, lr = parallel.syncs, _learning_rate(strategy)
         out.losses.append(strategy.train_step(parallel.shard(batch)))  # one process: the batch itself
         shares.append(parallel.share)
+        if on_step is not None:
+            if parallel.active:  # the batch's loss now, not at the end of the phase
+                weighted = torch.tensor([out.losses[-1] * shares[-1]], dtype=torch.float64, device=ctx.device)
+                out.losses[-1] = float(parallel.reduce_sum(weighted))
+            on_step(out.losses[-1], lr)
         if parallel.active and parallel.syncs == syncs:
             raise UsageError(f"strategy {type(strategy).__name__} computed its gradients without "
                              "self.ctx.backward(loss): with several processes they would not be combined; "
@@ -509,7 +535,7 @@ def train_phase(model: MultiTaskModel, strategy: Strategy, ctx: RunContext, phas
         out.steps += 1
         for t, n in zip(*(x.tolist() for x in batch.task_ids.unique(return_counts=True))):
             out.by_task[t] = out.by_task.get(t, 0) + n
-    if parallel.active and out.losses:  # each process's loss is of its rows: the batch's, weighted
+    if parallel.active and out.losses and on_step is None:  # each process's loss is of its rows
         weighted = torch.tensor(out.losses, dtype=torch.float64) * torch.tensor(shares, dtype=torch.float64)
         out.losses = parallel.reduce_sum(weighted.to(ctx.device)).tolist()
     out.train_time = time.perf_counter() - t0
@@ -517,6 +543,13 @@ def train_phase(model: MultiTaskModel, strategy: Strategy, ctx: RunContext, phas
     out.trainable_params = tracker.close(parallel)
     out.after_task_time = time.perf_counter() - t0 - out.train_time
     return out
+
+
+def _learning_rate(strategy: Strategy) -> float | None:
+    """The learning rate of the strategy's optimiser's first parameter group, if it has one."""
+    optimizer = getattr(strategy, "optimizer", None)
+    groups = getattr(optimizer, "param_groups", None)
+    return float(groups[0]["lr"]) if groups else None
 
 
 def check_finite(model: MultiTaskModel, phase: Phase, trained: Trained) -> None:

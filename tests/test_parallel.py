@@ -165,3 +165,33 @@ def test_fp16_needs_a_gpu(make_small_config):
         pytest.skip("this machine has a GPU")
     with pytest.raises(UsageError, match="fp16 needs a CUDA device"):
         run(make_small_config(precision="fp16", device="cpu"))
+
+
+def test_tensorboard_gets_loss_and_lr_per_step_r_per_phase_and_throughput(make_small_config, tmp_path):
+    pytest.importorskip("tensorboard")
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    record = run(make_small_config(log_with="tensorboard", output_dir=str(tmp_path / "runs")))
+    folder = tmp_path / "runs" / "trackers" / record["run_id"]
+    events = EventAccumulator(str(folder))
+    events.Reload()
+    scalars = {tag: [(e.step, e.value) for e in events.Scalars(tag)] for tag in events.Tags()["scalars"]}
+    steps = sum(p["steps"] for p in record["phases"])
+    assert [s for s, _ in scalars["train/loss"]] == list(range(steps))
+    losses = [v for _, v in scalars["train/loss"]]
+    first = record["phases"][0]["steps"]
+    assert np.mean(losses[:first]) == pytest.approx(record["phases"][0]["mean_loss"], rel=1e-5)
+    assert len(scalars["train/lr"]) == steps and max(v for _, v in scalars["train/lr"]) > 0
+    # R after each phase, at the step the phase ended
+    assert [v for _, v in scalars["R/small_count"]] == pytest.approx([row[0] for row in record["R"]], rel=1e-6)
+    assert [s for s, _ in scalars["R/small_red"]] == [steps]
+    assert all(v > 0 for _, v in scalars["throughput/tokens_per_s"] + scalars["throughput/examples_per_s"])
+
+
+def test_a_tracker_whose_package_is_missing_is_one_line(make_small_config, monkeypatch):
+    import importlib.util
+
+    find = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "wandb" else find(name, *a))
+    with pytest.raises(UsageError, match="--log-with wandb needs the wandb package: pip install wandb"):
+        run(make_small_config(log_with="wandb"))
