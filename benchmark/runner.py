@@ -49,6 +49,7 @@ from benchmark.model import (
     param_snapshot,
 )
 from benchmark.parallel import Parallel, check_precision, make_accelerator
+from benchmark.progress import RunProgress
 from benchmark.runconfig import RunConfig, phase_plan, resolve
 from benchmark.streamfile import is_stream_file
 from benchmark.tasks import resolve_tasks
@@ -75,6 +76,7 @@ class Runner:
         self.ckpt_path = runstore.confined(self.out_dir, "checkpoints", self.run_id)  # a folder
         self.lock = runstore.RunLock(self.out_dir, self.run_id)
         self.tracker: Tracker | None = None  # --log-with
+        self.progress: RunProgress | None = None  # the whole run's progress (main process, not --quiet)
         self.parallel = Parallel()  # the run's processes: made with the accelerator in `_load`
 
     def log(self, msg: str) -> None:
@@ -284,6 +286,9 @@ class Runner:
         if self.cfg.log_with:
             self.tracker = Tracker(self.parallel.accelerator, self.run_id, record["run"],
                                    sum(p["steps"] for p in record["phases"]))
+        if self.cfg.progress and self.parallel.is_main:
+            expected = [self.ctx.num_steps(Phase(p, [self.tasks[i] for i in ts])) for p, ts in enumerate(self.plan)]
+            self.progress = RunProgress(expected, start, label=self.run_id)
         try:
             if self.cfg.fwt and record["b"] is None:
                 record["b"] = [self._score_unseen(t)["score"] for t in self.tasks]
@@ -301,6 +306,9 @@ class Runner:
             if self.tracker is not None:
                 self.tracker.close()
                 self.tracker = None
+            if self.progress is not None:
+                self.progress.close()
+                self.progress = None
         record["status"] = "complete"
         record["run"]["ended_at"] = results.now()
         if not self.cfg.keep_checkpoint:
@@ -332,8 +340,12 @@ class Runner:
             f"({sum(len(t.train) for t in phase.tasks)} train examples)")
         cpu0 = time.process_time()  # CPU time: less load-dependent than wall time
         added, batches = prepare_phase(self.model, self.strategy, self.ctx, phase, self.cfg.seed)
+        if self.progress is not None:
+            self.progress.begin_phase(p, phase.steps)
+        # (the same on every process: with several, each step's loss is then combined at once)
+        watched = self.tracker is not None or self.cfg.progress
         trained = train_phase(self.model, self.strategy, self.ctx, phase, batches,
-                              None if self.tracker is None else self.tracker.train_step)
+                              self._on_step if watched else None)
         check_finite(self.model, phase, trained)
         scored = self._score(p)
         for key, rows in scored.rows.items():
@@ -354,6 +366,12 @@ class Runner:
         scores += "" if record["R"] else " (validation)"
         self.log(f"  trained {trained.examples} examples in {record['phases'][-1]['train_time_s']:.1f}s (loss "
             f"{record['phases'][-1]['mean_loss']:.3f}); eval {scored.eval_time:.1f}s: {scores}")
+
+    def _on_step(self, loss: float, lr: float | None) -> None:
+        if self.tracker is not None:
+            self.tracker.train_step(loss, lr)
+        if self.progress is not None:
+            self.progress.step()
 
     def _score(self, p: int) -> Scored:
         """Score every task learned by phase `p` on each scored split (and, with --fwt, the unseen
