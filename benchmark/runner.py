@@ -168,11 +168,10 @@ class Runner:
                 "model_path": _as_given(cfg.model) if Path(cfg.model).exists() else None,
                 "backbone_params": self.backbone_params,
                 "device": str(self.ctx.device),
-                "processes": self.parallel.world,
                 "data_source": self._data_source(),
                 "versions": results.package_versions(),
                 "git": results.git_revision(),
-                "host": results.host_info(),
+                "host": results.host_info() | {"processes": self.parallel.world},  # accelerate launch
                 "started_at": results.now(),
                 "ended_at": None,
             },

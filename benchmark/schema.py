@@ -42,7 +42,7 @@ V2_KEYS = (*REQUIRED_KEYS, "error", "task_info", "plan", "learned_in_phase", "R_
 V1_RUN_DEFAULTS: dict[str, Any] = {"steps": None, "val_size": 0, "evaluate_test": True, "tuned": None}
 # `run` keys besides the run's settings (benchmark.runconfig.RunConfig's recorded fields): where,
 # when and with what it ran
-RUN_PROVENANCE = ("stream_file", "model_path", "backbone_params", "device", "processes", "data_source", "versions",
+RUN_PROVENANCE = ("stream_file", "model_path", "backbone_params", "device", "data_source", "versions",
                   "git", "host", "started_at", "ended_at")
 
 

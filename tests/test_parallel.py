@@ -83,7 +83,7 @@ def test_two_processes_give_the_r_matrix_of_one(make_small_config, exact_model, 
     for cfg in one:
         a = json.loads(next(Path(cfg.output_dir).glob(f"{cfg.strategy}_*.json")).read_text())
         b = json.loads(next((tmp_path / "two").glob(f"{cfg.strategy}_*.json")).read_text())
-        assert b["status"] == "complete" and b["run"]["processes"] == 2 and a["run"]["processes"] == 1
+        assert b["status"] == "complete" and b["run"]["host"]["processes"] == 2 and a["run"]["host"]["processes"] == 1
         ra, rb = np.array(a["R"], dtype=float), np.array(b["R"], dtype=float)  # None (not learned yet): nan
         assert np.array_equal(np.isnan(ra), np.isnan(rb))
         diff = np.nanmax(np.abs(ra - rb))
