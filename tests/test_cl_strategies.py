@@ -151,7 +151,7 @@ def test_ewc_penalty_gradient_matches_autograd(tiny_model):
     model = MultiTaskModel(AutoModel.from_pretrained(tiny_model))
     named = dict(model.backbone_parameters())
     ewc = EWC(EWC.Config(ewc_lambda=3.0))
-    ewc.setup(model, None)
+    ewc.setup(model, types.SimpleNamespace(grad_scale=lambda: 1.0))  # no fp16 loss scale
     g = torch.Generator().manual_seed(0)
     for _ in range(2):
         ewc.remember({n: torch.rand(p.shape, generator=g) for n, p in named.items()},
