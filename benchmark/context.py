@@ -16,6 +16,7 @@ import torch
 
 from benchmark.data import Batch, Examples, TaskData, collate
 from benchmark.model import MultiTaskModel
+from benchmark.parallel import Parallel
 from benchmark.phase import Phase
 from benchmark.samplers import PROPORTIONAL, DataUsage, PhaseDraws, TaskSampler
 
@@ -74,10 +75,11 @@ class Budget:
 
 @dataclass(frozen=True)
 class Compute:
-    """Where and in what precision the model runs."""
+    """Where and in what precision the model runs, and the processes training it together."""
 
     device: torch.device = torch.device("cpu")
-    precision: str = "fp32"  # "fp32" or "bf16" (autocast)
+    precision: str = "fp32"  # "fp32", "bf16" (autocast) or "fp16" (autocast and a loss scaler)
+    parallel: Parallel = field(default_factory=Parallel)  # one process unless `accelerate launch`
 
 
 @dataclass
@@ -115,11 +117,31 @@ class RunContext:
     eval_batch_size = property(lambda self: self.budget.eval_batch_size)
     device = property(lambda self: self.compute.device)
     precision = property(lambda self: self.compute.precision)
+    parallel = property(lambda self: self.compute.parallel)
 
     def autocast(self) -> contextlib.AbstractContextManager:
+        if self.parallel.accelerator is not None:  # the run's precision, through accelerate
+            return self.parallel.accelerator.autocast()
         if self.precision == "bf16":
             return torch.autocast(device_type=self.device.type, dtype=torch.bfloat16)
         return contextlib.nullcontext()
+
+    def backward(self, loss: torch.Tensor) -> None:
+        """What a strategy calls instead of `loss.backward()`: the fp16 loss scaler when the run
+        has one, and with several processes the gradients of the whole global batch."""
+        self.parallel.backward(loss, self.model.parameters() if self.model is not None else ())
+
+    def grad_scale(self) -> float:
+        """The factor the gradients carry until the optimiser step: the fp16 loss scale, else 1.
+        A strategy that adds to gradients directly (EWC's penalty) multiplies by it."""
+        scaler = None if self.parallel.accelerator is None else self.parallel.accelerator.scaler
+        return 1.0 if scaler is None else float(scaler.get_scale())
+
+    def optimizer_step(self, optimizer: torch.optim.Optimizer, params: Sequence[torch.nn.Parameter],
+                       max_grad_norm: float) -> None:
+        """Clip the gradients of `params` to `max_grad_norm` (0: no clipping) and step `optimizer`
+        (through the fp16 loss scaler when the run has one)."""
+        self.parallel.optimizer_step(optimizer, params, max_grad_norm)
 
     def generator(self, *keys: int | str) -> torch.Generator:
         """A torch generator seeded by the run seed and `keys` (stable across processes)."""
@@ -142,7 +164,7 @@ class RunContext:
         return collate(parts, self.pad_id).to(self.device)
 
     def progress(self, iterable: Iterable, desc: str, total: int | None = None) -> Iterable:
-        if not self.show_progress:
+        if not self.show_progress or not self.parallel.is_main:
             return iterable
         from tqdm.auto import tqdm
 
@@ -170,11 +192,8 @@ class GradientTracker:
 
     def __init__(self, model: torch.nn.Module) -> None:
         self.touched: dict[int, int] = {}
-        self.handles = [
-            p.register_post_accumulate_grad_hook(self._hook(id(p), p.numel()))
-            for p in model.parameters()
-            if p.requires_grad
-        ]
+        self.params = [p for p in model.parameters() if p.requires_grad]
+        self.handles = [p.register_post_accumulate_grad_hook(self._hook(id(p), p.numel())) for p in self.params]
 
     def _hook(self, key: int, numel: int):
         def hook(_p: torch.Tensor) -> None:
@@ -182,7 +201,13 @@ class GradientTracker:
 
         return hook
 
-    def close(self) -> int:
+    def close(self, parallel: Parallel | None = None) -> int:
+        """The number of parameters that received gradients (in any of the run's processes)."""
         for h in self.handles:
             h.remove()
-        return sum(self.touched.values())
+        if parallel is None or not parallel.active:
+            return sum(self.touched.values())
+        device = self.params[0].device if self.params else torch.device("cpu")
+        touched = parallel.reduce_sum(torch.tensor([float(id(p) in self.touched) for p in self.params],
+                                                   device=device))
+        return sum(p.numel() for p, t in zip(self.params, touched.tolist()) if t > 0)

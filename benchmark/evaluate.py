@@ -122,11 +122,14 @@ def majority_score(task: TaskData, split: str = "test") -> dict[str, float]:
 
 @torch.inference_mode()
 def predict(model, task: TaskData, ctx, split: str = "test") -> np.ndarray:
-    """Predictions on one of the task's splits, in the split's order."""
+    """Predictions on one of the task's splits, in the split's order. Several processes: each
+    predicts every world-th batch, and the predictions are summed (the others' places hold 0)."""
     model.eval()
     ex = task.split(split)
-    preds = np.empty(len(ex), dtype=np.float32)
-    for idx in ctx.progress(eval_order(ex.lengths, ctx.eval_batch_size), f"eval {task.name} ({split})"):
+    parallel = ctx.parallel
+    preds = np.zeros(len(ex), dtype=np.float32)
+    batches = parallel.mine(eval_order(ex.lengths, ctx.eval_batch_size))
+    for idx in ctx.progress(batches, f"eval {task.name} ({split})"):
         if model.shared_output:
             # no task id at test time: the batch carries none, the prediction is over every
             # class seen so far, and a class of another task counts as wrong (-1)
@@ -141,6 +144,8 @@ def predict(model, task: TaskData, ctx, split: str = "test") -> np.ndarray:
             ((_, _, out),) = model.outputs(batch)
         out = out.float().cpu()
         preds[idx] = out.numpy() if task.spec.regression else out.argmax(-1).numpy()
+    if parallel.active:
+        preds = parallel.reduce_sum(torch.from_numpy(preds).to(ctx.device)).cpu().numpy()
     return preds
 
 

@@ -80,14 +80,16 @@ class MultiTaskModel(nn.Module):
     space (tasks sharing a label space share its block), and no task id at prediction time.
     """
 
-    def __init__(self, encoder: nn.Module, pooling: str = "mean", head_dropout: float = 0.1,
+    def __init__(self, encoder: nn.Module, pooling: str = "mean", head_dropout: float | None = None,
                  shared_output: bool = False) -> None:
         super().__init__()
         if pooling not in ("mean", "cls"):
             raise UsageError(f"pooling must be 'mean' or 'cls', not {pooling!r}")
         self.encoder = encoder
         self.pooling = pooling
-        self.head_dropout = head_dropout
+        # by default the encoder's own dropout, as transformers' classification heads (0.1 in
+        # BERT, MiniLM and RoBERTa)
+        self.head_dropout = _encoder_dropout(encoder) if head_dropout is None else head_dropout
         self.heads = nn.ModuleDict()
         self.specs: dict[int, TaskSpec] = {}  # task index -> spec, for every task with a head
         self.target_stats: dict[int, tuple[float, float]] = {}  # regression: train label mean, std
@@ -228,6 +230,15 @@ class MultiTaskModel(nn.Module):
     def backbone_parameters(self) -> Iterator[tuple[str, nn.Parameter]]:
         """The shared encoder's parameters (not heads, not per-task patches outside the encoder)."""
         return ((f"encoder.{n}", p) for n, p in self.encoder.named_parameters())
+
+
+def _encoder_dropout(encoder: nn.Module) -> float:
+    config = getattr(encoder, "config", None)
+    for key in ("classifier_dropout", "hidden_dropout_prob"):
+        value = getattr(config, key, None)
+        if isinstance(value, float | int):
+            return float(value)
+    return 0.1
 
 
 def param_snapshot(model: nn.Module) -> dict[int, tuple[str, int]]:

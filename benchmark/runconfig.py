@@ -177,8 +177,9 @@ class RunConfig:
                              leaderboard="column")
     pooling: str = option("mean", "sentence pooling; default mean",
                           flag=Flag("--pooling", WHAT, {"choices": ["mean", "cls"]}), leaderboard="column")
-    precision: str = option("fp32", "bf16 autocast is ~1.4x faster on CPUs with AMX; default fp32",
-                            flag=Flag("--precision", TRAINING, {"choices": ["fp32", "bf16"]}),
+    precision: str = option("fp32", "mixed precision through accelerate: bf16 autocast (~1.4x faster on "
+                            "CPUs with AMX) or, on a GPU, fp16 with a loss scaler; default fp32",
+                            flag=Flag("--precision", TRAINING, {"choices": ["fp32", "bf16", "fp16"]}),
                             leaderboard="column")
     seed: int = option(0, "seed for sampling, initialisation and random orders", flag=WHAT,
                        leaderboard=None, grid=False)
@@ -237,6 +238,11 @@ class RunConfig:
     allow_outside_data: bool = option(  # only the person at the command line may give it
         False, "let a stream file name data files outside its own folder (absolute or ../ paths)",
         flag=FILES, identity=False, record=False, grid=False)
+    log_with: str | None = option(
+        None, "also log to a tracker, through accelerate: the loss and learning rate of every step, R "
+        "after each phase, examples/s and tokens/s. tensorboard (files under OUTPUT_DIR/trackers), wandb "
+        "or mlflow; each needs its package", identity=False, record=False,
+        flag=Flag("--log-with", FILES, {"choices": ["tensorboard", "wandb", "mlflow"]}))
     progress: bool = option(True, "no progress bars", identity=False, record=False,
                             flag=Flag("--quiet", FILES, {"action": "store_true", "default": False},
                                       lambda quiet: {"progress": not quiet}))
@@ -258,7 +264,7 @@ class RunConfig:
             *((n >= 0, f"--max-{kind} {task}={n}: a cap must be >= 0")
               for kind, caps in (("train", self.max_train_by_task), ("eval", self.max_eval_by_task))
               for task, n in caps.items()),
-            (self.precision in ("fp32", "bf16"), f"--precision must be fp32 or bf16, not {self.precision!r}"),
+            (self.precision in ("fp32", "bf16", "fp16"), f"--precision must be fp32, bf16 or fp16, not {self.precision!r}"),
             (self.device in ("auto", "cpu", "cuda"), f"--device must be auto, cpu or cuda, not {self.device!r}"),
             (self.pooling in ("mean", "cls"), f"--pooling must be mean or cls, not {self.pooling!r}"),
             (self.order_seed is None or self.order == "random",

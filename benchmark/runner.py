@@ -19,7 +19,7 @@ import os
 import sys
 import time
 import traceback
-from collections.abc import Iterable, Sized
+from collections.abc import Callable, Iterable, Sized
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -48,9 +48,12 @@ from benchmark.model import (
     load_pretrained,
     param_snapshot,
 )
+from benchmark.parallel import Parallel, check_precision, make_accelerator
+from benchmark.progress import RunProgress
 from benchmark.runconfig import RunConfig, phase_plan, resolve
 from benchmark.streamfile import is_stream_file
 from benchmark.tasks import resolve_tasks
+from benchmark.tracking import Tracker, check_tracker
 
 # errors of the disk, not of the run: one line, the finished phases kept, --resume once fixed
 DISK_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM, errno.EFBIG}
@@ -72,6 +75,13 @@ class Runner:
         self.path = runstore.confined(self.out_dir, f"{self.run_id}.json")
         self.ckpt_path = runstore.confined(self.out_dir, "checkpoints", self.run_id)  # a folder
         self.lock = runstore.RunLock(self.out_dir, self.run_id)
+        self.tracker: Tracker | None = None  # --log-with
+        self.progress: RunProgress | None = None  # the whole run's progress (main process, not --quiet)
+        self.parallel = Parallel()  # the run's processes: made with the accelerator in `_load`
+
+    def log(self, msg: str) -> None:
+        if self.parallel.is_main:  # several processes: one says it
+            log(msg)
 
     # -- set-up ------------------------------------------------------------------------------
     def _existing(self) -> dict | None:
@@ -91,6 +101,19 @@ class Runner:
 
     def _load(self) -> None:
         r = self.resolved
+        device = torch.device("cuda" if self.cfg.device == "auto" and torch.cuda.is_available()
+                              else ("cpu" if self.cfg.device == "auto" else self.cfg.device))
+        if device.type == "cuda" and not torch.cuda.is_available():
+            raise UsageError("--device cuda asked for, but no CUDA device is available; use --device cpu")
+        check_precision(self.cfg.precision, device)
+        check_tracker(self.cfg.log_with)
+        self.parallel = Parallel(make_accelerator(device, self.cfg.precision, self.cfg.log_with,
+                                                  str(self.out_dir / "trackers")))
+        if device.type == "cuda":
+            device = self.parallel.accelerator.device  # this process's GPU under `accelerate launch`
+        if self.parallel.active and not getattr(r.strategy_cls, "data_parallel", True):
+            raise UsageError(f"strategy {self.cfg.strategy!r} does not train data-parallel yet (see its "
+                             "docstring); run it in one process, without accelerate launch")
         data_dir = data_mod.resolve_data_dir(self.cfg.data_dir)
         if data_dir is not None or not data_mod.hub_reachable():
             data_mod.set_offline()
@@ -102,14 +125,10 @@ class Runner:
         specs = resolve_tasks(r.tasks)
         self.tasks = [
             data_mod.prepare_task(spec, i, tokenizer, data_dir, *r.caps(spec.name),
-                                  self.cfg.seed, self.cfg.max_length, warn=log,
+                                  self.cfg.seed, self.cfg.max_length, warn=self.log,
                                   val_size=self.cfg.val_size, load_test=self.cfg.evaluate_test)
             for i, spec in enumerate(specs)
         ]
-        device = torch.device("cuda" if self.cfg.device == "auto" and torch.cuda.is_available()
-                              else ("cpu" if self.cfg.device == "auto" else self.cfg.device))
-        if device.type == "cuda" and not torch.cuda.is_available():
-            raise UsageError("--device cuda asked for, but no CUDA device is available; use --device cpu")
         set_seed(self.cfg.seed)
         self.model = MultiTaskModel(encoder, self.cfg.pooling,
                                     shared_output=r.scenario != "task-incremental").to(device)
@@ -119,7 +138,7 @@ class Runner:
         self.ctx = RunContext(
             self.cfg.seed, StreamData(self.tasks, pad_id, r.scenario),
             Budget(self.cfg.epochs, self.cfg.steps, self.cfg.batch_size, self.cfg.eval_batch_size),
-            Compute(device, self.cfg.precision), sampler=r.sampler, model=self.model,
+            Compute(device, self.cfg.precision, self.parallel), sampler=r.sampler, model=self.model,
             show_progress=self.cfg.progress,
         )
         # what is scored after each phase: R on test, R_val on validation
@@ -152,7 +171,7 @@ class Runner:
                 "data_source": self._data_source(),
                 "versions": results.package_versions(),
                 "git": results.git_revision(),
-                "host": results.host_info(),
+                "host": results.host_info() | {"processes": self.parallel.world},  # accelerate launch
                 "started_at": results.now(),
                 "ended_at": None,
             },
@@ -213,11 +232,13 @@ class Runner:
             log(f"run {self.run_id} is already complete: {self.path}")
             return existing
         self._load()
+        self.parallel.barrier()  # every process has read the run's files before the main one writes
         try:
-            self.lock.acquire()
+            if self.parallel.is_main:  # the one process that writes the run's files
+                self.lock.acquire()
             return self._run_locked()
         except OSError as exc:
-            if exc.errno not in DISK_ERRNOS:
+            if exc.errno not in DISK_ERRNOS or not self.parallel.is_main:
                 raise
             self._after_disk_error()
             raise UsageError(f"cannot write in {self.out_dir}: {exc.strerror or exc}; the finished phases "
@@ -241,8 +262,12 @@ class Runner:
         except OSError:
             pass
 
+    def _write(self, record: dict) -> None:
+        if self.parallel.is_main:
+            results.write_json_atomic(self.path, record)
+
     def _run_locked(self) -> dict:
-        existing = self._existing()  # again, under the lock
+        existing = self.parallel.from_main(self._existing)  # again, under the lock
         if existing is not None and existing["status"] == "complete":
             return existing
         record = existing or self._new_record()
@@ -254,9 +279,15 @@ class Runner:
         start = len(record["phases"])
         if start:
             self._restore(start, record)
-            log(f"resuming {self.run_id} after phase {start}/{len(self.plan)}")
+            self.log(f"resuming {self.run_id} after phase {start}/{len(self.plan)}")
         record["status"], record["error"] = "running", None
-        results.write_json_atomic(self.path, record)
+        self._write(record)
+        if self.cfg.log_with:
+            self.tracker = Tracker(self.parallel.accelerator, self.run_id, record["run"],
+                                   sum(p["steps"] for p in record["phases"]))
+        if self.cfg.progress and self.parallel.is_main:
+            expected = [self.ctx.num_steps(Phase(p, [self.tasks[i] for i in ts])) for p, ts in enumerate(self.plan)]
+            self.progress = RunProgress(expected, start, label=self.run_id)
         try:
             if self.cfg.fwt and record["b"] is None:
                 record["b"] = [self._score_unseen(t)["score"] for t in self.tasks]
@@ -270,19 +301,29 @@ class Runner:
                     and exc.errno in DISK_ERRNOS else "".join(traceback.format_exception_only(type(exc), exc)).strip())
             self._mark("failed", text)  # no machine path: an OSError's file name stays out
             raise
+        finally:
+            if self.tracker is not None:
+                self.tracker.close()
+                self.tracker = None
+            if self.progress is not None:
+                self.progress.close()
+                self.progress = None
         record["status"] = "complete"
         record["run"]["ended_at"] = results.now()
         if not self.cfg.keep_checkpoint:
             record["checkpoint"] = None
-        results.write_json_atomic(self.path, record)
+        self._write(record)
         ref = record.get("checkpoint")
-        runstore.clean_checkpoints(self.ckpt_path, None if ref is None else Path(ref["file"]).name)
+        if self.parallel.is_main:
+            runstore.clean_checkpoints(self.ckpt_path, None if ref is None else Path(ref["file"]).name)
         return record
 
     def _mark(self, status: str, error: str) -> None:
         """Set the status of the run JSON on disk: the last committed phase, with its checkpoint
         (a phase cut short between its checkpoint and its run JSON is not in it). Best effort: a
         disk that cannot take it leaves the record as it was."""
+        if not self.parallel.is_main:
+            return
         try:
             record = results.read_run(self.path)
             record["status"], record["error"] = status, error
@@ -294,11 +335,16 @@ class Runner:
         """Train phase `p`, score it, and commit its record and checkpoint."""
         phase = Phase(p, [self.tasks[i] for i in self.plan[p]])
         set_seed(self.cfg.seed * 1000 + p)  # per phase, so a resumed run draws the same numbers
-        log(f"phase {p + 1}/{len(self.plan)}: {'+'.join(phase.names)} "
+        self.log(f"phase {p + 1}/{len(self.plan)}: {'+'.join(phase.names)} "
             f"({sum(len(t.train) for t in phase.tasks)} train examples)")
         cpu0 = time.process_time()  # CPU time: less load-dependent than wall time
         added, batches = prepare_phase(self.model, self.strategy, self.ctx, phase, self.cfg.seed)
-        trained = train_phase(self.model, self.strategy, self.ctx, phase, batches)
+        if self.progress is not None:
+            self.progress.begin_phase(p, phase.steps)
+        # (the same on every process: with several, each step's loss is then combined at once)
+        watched = self.tracker is not None or self.cfg.progress
+        trained = train_phase(self.model, self.strategy, self.ctx, phase, batches,
+                              self._on_step if watched else None)
         check_finite(self.model, phase, trained)
         scored = self._score(p)
         for key, rows in scored.rows.items():
@@ -308,11 +354,23 @@ class Runner:
             phase, added, trained, scored, time.process_time() - cpu0, self.strategy.state_size(), self.ctx,
             self.resolved.sampler.name, self.tasks))
         self._commit(record, p)
+        if self.tracker is not None:
+            row = record["R"][-1] if record["R"] else record["R_val"][-1]
+            train_time = record["phases"][-1]["train_time_s"]
+            self.tracker.phase({t.name: v for t, v in zip(self.tasks, row) if v is not None},
+                               record["phases"][-1]["examples_per_s"],
+                               trained.tokens / train_time if train_time > 0 else None)
         shown = record["R"] or record["R_val"]
         scores = ", ".join(f"{t.name} {v * 100:.1f}" for t, v in zip(self.tasks, shown[-1]) if v is not None)
         scores += "" if record["R"] else " (validation)"
-        log(f"  trained {trained.examples} examples in {record['phases'][-1]['train_time_s']:.1f}s (loss "
+        self.log(f"  trained {trained.examples} examples in {record['phases'][-1]['train_time_s']:.1f}s (loss "
             f"{record['phases'][-1]['mean_loss']:.3f}); eval {scored.eval_time:.1f}s: {scores}")
+
+    def _on_step(self, loss: float, lr: float | None) -> None:
+        if self.tracker is not None:
+            self.tracker.train_step(loss, lr)
+        if self.progress is not None:
+            self.progress.step()
 
     def _score(self, p: int) -> Scored:
         """Score every task learned by phase `p` on each scored split (and, with --fwt, the unseen
@@ -343,6 +401,8 @@ class Runner:
                 record[key] |= metrics.first_phase_split(record[R], self.learned)
         reference.attach(record, reference.find_single_task(self.out_dir, record))
         record["cost"] = self._cost(record)
+        if not self.parallel.is_main:
+            return
         record["checkpoint"] = self._checkpoint(p)
         results.write_json_atomic(self.path, record)
         runstore.clean_checkpoints(self.ckpt_path, Path(record["checkpoint"]["file"]).name)
@@ -401,7 +461,9 @@ class Runner:
             param.grad = None
         state = runstore.load_checkpoint(self.out_dir, ref, self.run_id, start - 1, self.model, self.ctx.device)
         self.strategy.load_state_dict(state)
-        runstore.clean_checkpoints(self.ckpt_path, Path(ref["file"]).name)  # a later phase cut short
+        self.parallel.barrier()  # every process has read the checkpoint before the main one moves on
+        if self.parallel.is_main:
+            runstore.clean_checkpoints(self.ckpt_path, Path(ref["file"]).name)  # a later phase cut short
 
 
 # -- one phase, step by step ---------------------------------------------------------------------
@@ -459,27 +521,52 @@ def add_heads(model: MultiTaskModel, phase: Phase, seed: int) -> None:
 
 
 def train_phase(model: MultiTaskModel, strategy: Strategy, ctx: RunContext, phase: Phase,
-                batches: Iterable[Batch]) -> Trained:
+                batches: Iterable[Batch], on_step: Callable[[float, float | None], None] | None = None
+                ) -> Trained:
     """Every training step of the phase, then the strategy's `after_task`. The model is in train
-    mode for each step (evaluation, or a strategy's own scoring, may have switched it off)."""
+    mode for each step (evaluation, or a strategy's own scoring, may have switched it off).
+    `on_step(loss, lr)` after each step (a tracker): the global batch's loss, and the learning rate
+    the step took."""
     out = Trained()
     t0 = time.perf_counter()
     tracker = GradientTracker(model)
     ctx.usage.reset()
     total = len(batches) if isinstance(batches, Sized) else None
+    parallel, shares = ctx.parallel, []
     for batch in ctx.progress(batches, f"train {'+'.join(phase.names)}", total):
         model.train()
-        out.losses.append(strategy.train_step(batch))
+        syncs, lr = parallel.syncs, _learning_rate(strategy)
+        out.losses.append(strategy.train_step(parallel.shard(batch)))  # one process: the batch itself
+        shares.append(parallel.share)
+        if on_step is not None:
+            if parallel.active:  # the batch's loss now, not at the end of the phase
+                weighted = torch.tensor([out.losses[-1] * shares[-1]], dtype=torch.float64, device=ctx.device)
+                out.losses[-1] = float(parallel.reduce_sum(weighted))
+            on_step(out.losses[-1], lr)
+        if parallel.active and parallel.syncs == syncs:
+            raise UsageError(f"strategy {type(strategy).__name__} computed its gradients without "
+                             "self.ctx.backward(loss): with several processes they would not be combined; "
+                             "call self.ctx.backward(loss) instead of loss.backward()")
         out.examples += len(batch)
         out.tokens += batch.num_tokens
         out.steps += 1
         for t, n in zip(*(x.tolist() for x in batch.task_ids.unique(return_counts=True))):
             out.by_task[t] = out.by_task.get(t, 0) + n
+    if parallel.active and out.losses and on_step is None:  # each process's loss is of its rows
+        weighted = torch.tensor(out.losses, dtype=torch.float64) * torch.tensor(shares, dtype=torch.float64)
+        out.losses = parallel.reduce_sum(weighted.to(ctx.device)).tolist()
     out.train_time = time.perf_counter() - t0
     strategy.after_task(phase)
-    out.trainable_params = tracker.close()
+    out.trainable_params = tracker.close(parallel)
     out.after_task_time = time.perf_counter() - t0 - out.train_time
     return out
+
+
+def _learning_rate(strategy: Strategy) -> float | None:
+    """The learning rate of the strategy's optimiser's first parameter group, if it has one."""
+    optimizer = getattr(strategy, "optimizer", None)
+    groups = getattr(optimizer, "param_groups", None)
+    return float(groups[0]["lr"]) if groups else None
 
 
 def check_finite(model: MultiTaskModel, phase: Phase, trained: Trained) -> None:

@@ -43,6 +43,7 @@ if TYPE_CHECKING:
 
     from benchmark.data import Batch, Examples
     from benchmark.model import MultiTaskModel
+    from benchmark.parallel import Parallel
     from benchmark.phase import Phase
 
 Draw = tuple[TaskData, list[int]]  # a batch of one task: the task and its example positions
@@ -53,6 +54,7 @@ class DrawContext(Protocol):
     that this module does not import the context, which imports it)."""
 
     model: MultiTaskModel | None
+    parallel: Parallel  # the processes of the run (their decisions must agree)
 
     def generator(self, *keys: int | str) -> torch.Generator: ...
     def autocast(self) -> contextlib.AbstractContextManager: ...
@@ -255,7 +257,9 @@ class Uncertainty(TaskSampler):
             history.append(entropy[task.index])
             m = sum(history) / len(history)
             out.append(history[-1] / m if m > 0 else 1.0)
-        return out
+        # several processes score the same candidates with the same weights; the main process's
+        # scores decide, so that a rounding difference cannot send them to different batches
+        return ctx.parallel.agree(out)
 
     def schedule(self, draws: PhaseDraws, epoch: int, epochs: int) -> Iterator[Draw]:
         g = draws.ctx.generator("uncertainty", draws.phase.index, epoch)

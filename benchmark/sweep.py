@@ -19,6 +19,14 @@ recorded status and an exception that the sweep catches. A run that kills the pr
 memory) stops the sweep; rerunning the same command continues after the runs already complete.
 `--jobs N` runs N at once in forked workers (which keep those registrations), each with
 1/N of the CPU threads; runs are independent (one JSON and one lock each), so this is safe.
+
+Beyond one machine, `--executor submitit` hands each run to submitit as a job: on Slurm when the
+machine has it, else in local processes (`--executor-set cluster=local`), with submitit's settings
+(`--executor-set timeout_min=120 slurm_partition=gpu gpus_per_node=1`). Jobs start in a fresh
+Python: the `--import` modules are imported again there and tasks registered in this process are
+handed over. The sweep waits for them and reports each as above; its logs are under
+OUTPUT_DIR/submitit. Stopping the sweep leaves submitted jobs running; rerunning the command skips
+the runs that completed and resumes the others.
 """
 
 from __future__ import annotations
@@ -39,6 +47,7 @@ from benchmark.errors import UsageError
 from benchmark.runconfig import RunConfig, config_values, grid_keys
 
 GRID_KEYS = ("strategies", "seeds", "orders", "settings")
+EXECUTORS = ("local", "submitit")
 # Besides the grid's own keys, a grid file sets the run options that RunConfig marks for it by
 # their field names (benchmark.runconfig.grid_keys), and `lr`, the --lr shorthand for a setting.
 
@@ -254,6 +263,12 @@ def add_sweep_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument("--jobs", type=int, default=1, metavar="N",
                    help="runs at once on this machine, each with its share of the CPU threads "
                         "(forked workers); default 1: one after another in this process")
+    g.add_argument("--executor", choices=EXECUTORS, default="local",
+                   help="local (default): this machine, see --jobs; submitit: one job per run through "
+                        "submitit (Slurm, or local processes with --executor-set cluster=local)")
+    g.add_argument("--executor-set", nargs="+", default=[], metavar="KEY=VALUE", dest="executor_settings",
+                   help="submitit settings: cluster=slurm|local|debug, and its job parameters, e.g. "
+                        "timeout_min=120 slurm_partition=gpu gpus_per_node=1 cpus_per_task=8")
 
 
 def grid_from_args(args: argparse.Namespace) -> tuple[Grid, RunConfig, dict[str, str]]:
@@ -384,11 +399,85 @@ def _fork_pool(jobs: int):
                                initializer=_init_worker, initargs=(threads,))
 
 
+def _job(config: RunConfig, specs: list, imports: list[str]) -> tuple[str, float]:
+    """One run as a submitit job, in a fresh Python: the modules and tasks the sweep's process had
+    registered, then the run (its final average and seconds)."""
+    import importlib
+    import sys
+
+    from benchmark.tasks import TASKS
+
+    if "" not in sys.path:
+        sys.path.insert(0, "")  # --import modules of the folder the sweep started in
+    for name in imports:
+        importlib.import_module(name)
+    for spec in specs:
+        if spec.name not in TASKS:
+            TASKS.add(spec.name, spec)
+    return _run_in_worker(config)
+
+
+def _job_tasks(config: RunConfig) -> list:
+    """The TaskSpecs a job needs handed over: the run's tasks, unless a stream file defines them
+    (the job reads the file)."""
+    from benchmark.runconfig import resolve
+    from benchmark.streamfile import is_stream_file
+    from benchmark.tasks import resolve_tasks
+
+    return [] if is_stream_file(config.stream) else resolve_tasks(resolve(config).tasks)
+
+
+JOB_POLL_S = 2.0  # how often the sweep asks submitit whether its jobs are done
+
+
+def _job_done(job) -> bool:
+    try:
+        return job.done()
+    except Exception:  # noqa: BLE001 - the debug executor's failed job: done, its error follows
+        return True
+
+
+class JobFailed(Exception):
+    """A submitit job's failure, named by the last line of its traceback."""
+
+
+def _job_error(exc: BaseException) -> BaseException:
+    """submitit reports a job's exception as text (the job's traceback): its last line says what."""
+    import submitit
+
+    if not isinstance(exc, submitit.core.utils.FailedJobError | submitit.core.utils.UncompletedJobError):
+        return exc
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip() and not set(line.strip()) <= {"-"}]
+    return JobFailed(lines[-1] if lines else type(exc).__name__)
+
+
+def submitit_executor(folder: Path, settings: dict[str, str]):
+    """submitit's AutoExecutor: Slurm when the machine has it, else `cluster=local` or `debug`
+    (in this process); the other settings are its job parameters (update_parameters)."""
+    try:
+        import submitit
+    except ImportError:
+        raise UsageError("--executor submitit needs the submitit package: pip install submitit "
+                         "(or leave --executor out to run here)") from None
+    import yaml
+
+    settings = {k: yaml.safe_load(v) if v else None for k, v in settings.items()}  # 8 -> 8, gpu -> "gpu"
+    cluster = settings.pop("cluster", None)
+    try:
+        executor = submitit.AutoExecutor(folder=str(folder), cluster=cluster)
+        executor.update_parameters(**settings)
+    except (ValueError, AssertionError, TypeError, NameError) as exc:
+        raise UsageError(f"--executor-set: {str(exc).splitlines()[0]}; see submitit's AutoExecutor "
+                         "parameters (e.g. timeout_min, slurm_partition, gpus_per_node)") from None
+    return executor
+
+
 def run_sweep(runs: list[PlannedRun], echo: Callable[[str], None] = _echo,
-              result: SweepResult | None = None, jobs: int = 1) -> SweepResult:
-    """Run the planned runs, `jobs` at a time (one: in this process, one after another); a failed
-    run is reported and the others go on. Counts go into `result` as they happen (pass one in to
-    keep them after an interruption)."""
+              result: SweepResult | None = None, jobs: int = 1, executor: Any = None,
+              imports: list[str] | None = None) -> SweepResult:
+    """Run the planned runs, `jobs` at a time (one: in this process, one after another), or as
+    jobs of a submitit `executor`; a failed run is reported and the others go on. Counts go into
+    `result` as they happen (pass one in to keep them after an interruption)."""
     from benchmark.runner import run
 
     result = result if result is not None else SweepResult()
@@ -412,6 +501,29 @@ def run_sweep(runs: list[PlannedRun], echo: Callable[[str], None] = _echo,
         result.complete += 1
         resumed = f", resumed from {before}" if before else ""
         echo(f"{head}: complete in {seconds:.0f}s{resumed}, final average {outcome} ({item.path.name})")
+
+    if executor is not None:
+        pending = []
+        for head, item, before in todo:
+            job = executor.submit(_job, item.config, _job_tasks(item.config), list(imports or []))
+            echo(f"{head}: submitted as job {job.job_id}")
+            pending.append((job, head, item, before, time.perf_counter()))
+        # polled here rather than with submitit.helpers.as_completed, whose done() check lets the
+        # error of a failed job through with the debug executor (cluster=debug runs jobs in done())
+        while pending:
+            finished = [p for p in pending if _job_done(p[0])]
+            for entry in finished:
+                job, head, item, before, t0 = entry
+                pending.remove(entry)
+                exc = job.exception()
+                if exc is not None:
+                    report(head, item, before, time.perf_counter() - t0, _job_error(exc))
+                else:
+                    summary, seconds = job.result()
+                    report(head, item, before, seconds, summary)
+            if pending and not finished:
+                time.sleep(JOB_POLL_S)
+        return result
 
     if jobs <= 1:
         for head, item, before in todo:
@@ -458,9 +570,15 @@ def cmd_sweep(args: argparse.Namespace) -> int:
             todo = {None: "new", "complete": "skip (complete)"}.get(status, f"resume ({status})")
             print(f"  {item.label}: {todo} -> {item.path.name}")
         return 0
+    executor = None
+    if args.executor == "submitit":
+        executor = submitit_executor(out_dir / "submitit", dict(
+            setting.split("=", 1) if "=" in setting else (setting, "") for setting in args.executor_settings))
+    elif args.executor_settings:
+        raise UsageError("--executor-set is for --executor submitit; give that too, or leave it out")
     result = SweepResult()
     try:
-        result = run_sweep(runs, result=result, jobs=args.jobs)
+        result = run_sweep(runs, result=result, jobs=args.jobs, executor=executor, imports=args.imports)
     except KeyboardInterrupt:
         print(f"sweep interrupted after {result.complete} complete, {result.skipped} skipped, "
               f"{len(result.failed)} failed; run the same command again to continue")

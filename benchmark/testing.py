@@ -19,8 +19,11 @@ WORDS = tuple(f"w{i}" for i in range(40)) + COLOURS
 SPECIAL = ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]")
 
 
-def make_tiny_model(folder: str | Path, hidden: int = 32, layers: int = 2, seed: int = 0) -> Path:
-    """Save a randomly initialised BERT and a whole-word tokenizer over WORDS into `folder`."""
+def make_tiny_model(folder: str | Path, hidden: int = 32, layers: int = 2, seed: int = 0,
+                    dropout: float = 0.1) -> Path:
+    """Save a randomly initialised BERT and a whole-word tokenizer over WORDS into `folder`
+    (`dropout`: of the encoder and, by default, of the heads; 0 makes training deterministic
+    whatever the batch is split into)."""
     import torch
     from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, processors
     from transformers import BertConfig, BertModel, PreTrainedTokenizerFast
@@ -43,7 +46,8 @@ def make_tiny_model(folder: str | Path, hidden: int = 32, layers: int = 2, seed:
     )
     torch.manual_seed(seed)
     config = BertConfig(vocab_size=len(vocab), hidden_size=hidden, num_hidden_layers=layers,
-                        num_attention_heads=2, intermediate_size=2 * hidden, max_position_embeddings=64)
+                        num_attention_heads=2, intermediate_size=2 * hidden, max_position_embeddings=64,
+                        hidden_dropout_prob=dropout, attention_probs_dropout_prob=dropout)
     fast.save_pretrained(folder)
     BertModel(config).save_pretrained(folder)
     return folder

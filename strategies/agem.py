@@ -95,21 +95,19 @@ class AGEM(MemoryStrategy):
             k = self.config.ref_batch_size or self.ctx.batch_size
             with self.ctx.autocast():
                 ref_loss = self.model.loss(self.ctx.collate(self.memory_.sample(k, self._generator)))
-            ref_loss.backward()
+            self.ctx.backward(ref_loss)  # several processes: each draws the same memory batch
             self._ref.copy_(self._flat)
             self._flat.zero_()
         with self.ctx.autocast():
             loss = self.loss(batch)
-        loss.backward()
+        self.ctx.backward(loss)  # several processes: the whole batch's gradient, projected alike
         if memory:
             project_(self._flat, self._ref)
         self.optimizer_step()
         return loss.item()
 
     def optimizer_step(self) -> None:
-        if self.config.max_grad_norm > 0:
-            torch.nn.utils.clip_grad_norm_(self._params, self.config.max_grad_norm)
-        self.optimizer.step()
+        self.ctx.optimizer_step(self.optimizer, self._params, self.config.max_grad_norm)
         self.scheduler.step()
         self._flat.zero_()  # zeroed, not set to None: the .grad views must survive
 

@@ -85,6 +85,9 @@ class BaseStrategy:
     scenarios: ClassVar[tuple[str, ...]] = ("task-incremental", "class-incremental", "domain-incremental")
     # the attributes that hold what the strategy keeps between tasks: checkpointed, counted
     kept: ClassVar[tuple[str, ...]] = ()
+    # trains correctly on its block of each batch in several processes (`accelerate launch`): its
+    # gradients go through ctx.backward, and what it keeps does not depend on which rows it saw
+    data_parallel: ClassVar[bool] = True
 
     def __init__(self, config: StrategyConfig | None = None) -> None:
         self.config = config if config is not None else self.Config()
@@ -107,7 +110,7 @@ class BaseStrategy:
     def train_step(self, batch: Batch) -> float:
         with self.ctx.autocast():
             loss = self.loss(batch)
-        loss.backward()
+        self.ctx.backward(loss)  # not loss.backward(): fp16 loss scaling, several processes
         self.optimizer_step()
         return loss.item()
 
@@ -147,11 +150,8 @@ class BaseStrategy:
         return torch.optim.AdamW(groups, lr=self.config.lr)
 
     def optimizer_step(self) -> None:
-        if self.config.max_grad_norm > 0:
-            torch.nn.utils.clip_grad_norm_(
-                [p for g in self.optimizer.param_groups for p in g["params"]], self.config.max_grad_norm
-            )
-        self.optimizer.step()
+        self.ctx.optimizer_step(self.optimizer, [p for g in self.optimizer.param_groups for p in g["params"]],
+                                self.config.max_grad_norm)
         self.scheduler.step()
         self.optimizer.zero_grad(set_to_none=True)
 

@@ -74,6 +74,9 @@ class DERpp(BaseStrategy):
 
     Config = DERppConfig
     scenarios = ("task-incremental",)  # stored logits are per task head
+    # the reservoir takes each step's examples with the outputs they got; with several processes
+    # each would see only its rows of the batch and keep a different buffer
+    data_parallel = False
     # stored examples, their task and head outputs; examples offered to the reservoir so far
     kept = ("buffer_", "buffer_tasks_", "buffer_logits_", "seen_")
 
@@ -99,7 +102,7 @@ class DERpp(BaseStrategy):
                 loss = loss + cfg.alpha * self._distillation(self._draw("der"))
             if len(self.buffer_) and cfg.beta > 0:
                 loss = loss + cfg.beta * self.model.loss(self._draw("derpp"))
-        loss.backward()
+        self.ctx.backward(loss)
         self.optimizer_step()
         self._reservoir(outputs)
         return loss.item()

@@ -59,10 +59,13 @@ def diagonal_fisher(model, task: TaskData, ctx, samples: int, sample_labels: boo
     params = {n: p for n, p in model.backbone_parameters() if p.requires_grad}
     fisher = {n: torch.zeros_like(p) for n, p in params.items()}
     chosen = torch.randperm(len(task.train), generator=generator)[:samples].tolist()
+    # several processes: each takes its part of the examples and the sums are added up; sampled
+    # labels come from one generator in example order, so then every process does all of them
+    mine = chosen if sample_labels else ctx.parallel.mine(chosen)
     was_training = model.training
     model.eval()  # the Fisher of the model as it predicts, without dropout noise
     try:
-        for i in chosen:
+        for i in mine:
             batch = ctx.collate([(task, task.train, [i])])
             if sample_labels:
                 batch.labels = sampled_labels(model, batch, generator)
@@ -77,7 +80,7 @@ def diagonal_fisher(model, task: TaskData, ctx, samples: int, sample_labels: boo
                     f.addcmul_(g, g, value=scale / len(chosen))
     finally:
         model.train(was_training)
-    return fisher
+    return fisher if sample_labels else ctx.parallel.reduce_sum(fisher)
 
 
 @torch.no_grad()
@@ -132,7 +135,7 @@ class EWC(BaseStrategy):
     def train_step(self, batch) -> float:
         with self.ctx.autocast():
             loss = self.loss(batch)
-        loss.backward()
+        self.ctx.backward(loss)
         penalty = self.add_penalty_gradient() if self._penalty else 0.0
         self.optimizer_step()
         return loss.item() + penalty
@@ -142,11 +145,12 @@ class EWC(BaseStrategy):
         """Add λ A (θ - m) to each backbone gradient in place; return the penalty's value.
         Straight into .grad, not through autograd: no graph over the whole backbone per step."""
         lam, total = self.config.ewc_lambda, 0.0
+        scale = self.ctx.grad_scale()  # fp16: the gradients are the loss scaler's multiple
         for p, weight, mean in self._penalty:
             diff = p - mean
             if p.grad is None:
                 p.grad = torch.zeros_like(p)
-            p.grad.addcmul_(weight, diff, value=lam)
+            p.grad.addcmul_(weight, diff, value=lam * scale)
             total = total + (weight * diff * diff).sum()  # one device sync at the end, not per tensor
         return lam / 2 * (float(total) + self._offset)
 

@@ -11,6 +11,7 @@ import torch
 from benchmark.data import Examples, TaskData, collate
 from benchmark.errors import UsageError
 from benchmark.model import MultiTaskModel
+from benchmark.parallel import Parallel
 from benchmark.runconfig import RunConfig
 from benchmark.runner import Runner, run
 from benchmark.tasks import TASKS, TaskSpec
@@ -150,7 +151,7 @@ def test_ewc_penalty_gradient_matches_autograd(tiny_model):
     model = MultiTaskModel(AutoModel.from_pretrained(tiny_model))
     named = dict(model.backbone_parameters())
     ewc = EWC(EWC.Config(ewc_lambda=3.0))
-    ewc.setup(model, None)
+    ewc.setup(model, types.SimpleNamespace(grad_scale=lambda: 1.0))  # no fp16 loss scale
     g = torch.Generator().manual_seed(0)
     for _ in range(2):
         ewc.remember({n: torch.rand(p.shape, generator=g) for n, p in named.items()},
@@ -205,7 +206,8 @@ def test_coreset_replay_hands_herding_its_normalisation_setting(monkeypatch):
 
 
 def _context(model):
-    return types.SimpleNamespace(collate=lambda parts: collate(parts, 0), autocast=contextlib.nullcontext)
+    return types.SimpleNamespace(collate=lambda parts: collate(parts, 0), autocast=contextlib.nullcontext,
+                                 parallel=Parallel())
 
 
 def _task(spec, index, ids, labels):
@@ -281,7 +283,8 @@ def _agem_step(optimizer: str, lr: float, g: torch.Tensor, g_ref: torch.Tensor) 
     """The update one A-GEM step makes to w when the task gradient is g and the memory's is g_ref."""
     model = _LinearLoss()
     ctx = types.SimpleNamespace(collate=lambda parts: parts, autocast=contextlib.nullcontext, batch_size=1,
-                                task_batches=lambda phase: [None] * 4, generator=lambda *a: torch.Generator())
+                                task_batches=lambda phase: [None] * 4, generator=lambda *a: torch.Generator(),
+                                backward=lambda loss: loss.backward(), optimizer_step=Parallel().optimizer_step)
     agem = AGEM(AGEM.Config(optimizer=optimizer, lr=lr, warmup_ratio=0.0, max_grad_norm=0.0))
     agem.setup(model, ctx)
     agem.memory_ = _OneBatchMemory(g_ref)
