@@ -30,6 +30,8 @@ METRICS: dict[str, Callable[[np.ndarray, np.ndarray], float]] = {
     # F1 of the positive class, as GLUE; labels=[1] keeps it defined when a shared output
     # predicts a class of another task (-1)
     "f1": lambda y, p: float(f1_score(y, p, labels=[1], average="micro", zero_division=0.0)),
+    # F1 averaged over the classes that occur in labels or predictions (SuperGLUE's CB score)
+    "f1_macro": lambda y, p: float(f1_score(y, p, average="macro", zero_division=0.0)),
     "mcc": lambda y, p: float(matthews_corrcoef(y, p)),
     "pearson": _corr(pearsonr),
     "spearman": _corr(spearmanr),
@@ -69,6 +71,15 @@ def _metric_rows(metric: str, y: np.ndarray, p: np.ndarray, num_labels: int) -> 
         wrong = (p != y) & ((p == 1) | (y == 1))
         den = 2 * tp + wrong.sum(1)
         return np.where(den > 0, 2 * tp / np.maximum(den, 1), 0.0)
+    if metric == "f1_macro":  # per class F1, averaged over the classes present in the row
+        classes = np.union1d(np.unique(y), np.unique(p))
+        f1s, present = [], []
+        for k in classes:
+            tp = ((p == k) & (y == k)).sum(1)
+            den = (p == k).sum(1) + (y == k).sum(1)
+            f1s.append(np.where(den > 0, 2 * tp / np.maximum(den, 1), 0.0))
+            present.append(den > 0)
+        return (np.sum(f1s, 0) / np.maximum(np.sum(present, 0), 1)).astype(np.float64)
     if metric == "mcc":  # the multiclass form of sklearn's matthews_corrcoef
         n = y.shape[1]
         classes = range(min(int(min(y.min(), p.min())), 0), max(num_labels, int(max(y.max(), p.max())) + 1))

@@ -243,6 +243,12 @@ class RunConfig:
         "after each phase, examples/s and tokens/s. tensorboard (files under OUTPUT_DIR/trackers), wandb "
         "or mlflow; each needs its package", identity=False, record=False,
         flag=Flag("--log-with", FILES, {"choices": ["tensorboard", "wandb", "mlflow"]}))
+    # a stream with fixed sizes runs on the data there is (tasks without data left out) instead of
+    # stopping at a shortfall (benchmark/availability.py)
+    partial_data: bool = option(
+        False, "run a stream with fixed sizes (standard-cl, long-15) on the rows the data folder has, "
+        "leaving out tasks it lacks, instead of stopping at the first shortfall", flag=FILES,
+        since=Since("partial data", False))
     progress: bool = option(True, "no progress bars", identity=False, record=False,
                             flag=Flag("--quiet", FILES, {"action": "store_true", "default": False},
                                       lambda quiet: {"progress": not quiet}))
@@ -409,6 +415,8 @@ class ResolvedRun:
     # tasks whose cap differs from max_train / max_eval (None = uncapped)
     max_train_by_task: dict[str, int | None] = field(default_factory=dict)
     max_eval_by_task: dict[str, int | None] = field(default_factory=dict)
+    # what the data source lacks for a stream with fixed sizes, run anyway (--partial-data)
+    shortfalls: list = field(default_factory=list)
 
     def caps(self, task: str) -> tuple[int | None, int | None]:
         """(train cap, test cap) of one task; None = all its examples."""
@@ -472,6 +480,10 @@ def resolve(cfg: RunConfig) -> ResolvedRun:
     else:
         tasks, stream_name = list(order_tasks), stream.name
     specs = resolve_tasks(tasks)
+    shortfalls = []
+    if stream.fixed_sizes and stream_name == stream.name:
+        specs, shortfalls = _check_sizes(cfg, stream, specs)
+        tasks = [s.name for s in specs]
     scenario = cfg.scenario or stream.scenario
     if stream_name == stream.name and scenario not in stream.scenarios:
         raise UsageError(f"stream {stream.name!r} supports the {' and '.join(stream.scenarios)} "
@@ -512,7 +524,31 @@ def resolve(cfg: RunConfig) -> ResolvedRun:
     max_eval, eval_by_task = _resolve_caps("eval", tasks, cfg.max_eval, cfg.max_eval_by_task,
                                            stream.max_eval, stream.max_eval_by_task)
     return ResolvedRun(cfg, strategy_cls, strategy_config, stream_name, order, tasks, scenario,
-                       max_train, max_eval, sampler, train_by_task, eval_by_task)
+                       max_train, max_eval, sampler, train_by_task, eval_by_task, shortfalls)
+
+
+def _check_sizes(cfg: RunConfig, stream, specs: list) -> tuple[list, list]:
+    """The tasks a stream with fixed sizes can run on the data source, and what it lacks: a
+    UsageError naming every shortfall, unless --partial-data (then tasks without data are left out)."""
+    from benchmark.availability import shortfalls as find_shortfalls
+    from benchmark.data import MIRROR_HINT, resolve_data_dir
+
+    names = [s.name for s in specs]
+    train = _resolve_caps("train", names, cfg.max_train, cfg.max_train_by_task, stream.max_train,
+                          stream.max_train_by_task)
+    test = _resolve_caps("eval", names, cfg.max_eval, cfg.max_eval_by_task, stream.max_eval,
+                         stream.max_eval_by_task)
+    data_dir = resolve_data_dir(cfg.data_dir)
+    found = find_shortfalls(specs, lambda t: (train[1].get(t, train[0]), test[1].get(t, test[0])), data_dir)
+    if found and not cfg.partial_data:
+        raise UsageError(f"stream {stream.name!r} needs data that {data_dir.name!r} lacks: "
+                         f"{'; '.join(map(str, found))}; add --partial-data to run on what is there "
+                         "(scores then compare only with other --partial-data runs)")
+    left_out = {f.task for f in found if f.fatal}
+    kept = [s for s in specs if s.name not in left_out]
+    if not kept:
+        raise UsageError(f"stream {stream.name!r}: no task has data in {data_dir.name!r}; {MIRROR_HINT}")
+    return kept, found
 
 
 def _resolve_caps(kind: str, tasks: list[str], flag: int | None, flag_by_task: dict[str, int],

@@ -123,6 +123,8 @@ class Runner:
             raise UsageError(f"--max-length {self.cfg.max_length} is beyond the {limit} positions model "
                              f"{Path(self.cfg.model).name!r} has; give --max-length {limit} or less")
         specs = resolve_tasks(r.tasks)
+        for shortfall in r.shortfalls:  # a stream with fixed sizes on partial data (--partial-data)
+            log(f"warning: --partial-data: {shortfall}{' (left out)' if shortfall.fatal else ''}")
         self.tasks = [
             data_mod.prepare_task(spec, i, tokenizer, data_dir, *r.caps(spec.name),
                                   self.cfg.seed, self.cfg.max_length, warn=self.log,

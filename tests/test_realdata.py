@@ -57,3 +57,14 @@ def test_minilm_learns_sst2_and_stsb(tmp_path, minilm):
     assert R[0][0] > 0.70  # SST-2 accuracy; chance is ~0.5
     assert R[1][1] > 0.20  # STS-B mean of Pearson and Spearman; chance is 0
     assert record["run"]["data_source"] == "data-dir:glue"  # no machine path in the record
+
+
+@pytest.mark.parametrize("name", ["boolq", "cb", "copa", "wic", "multirc"])
+def test_superglue_tasks_load_from_the_mirror(name, minilm):
+    """The SuperGLUE specs match the mirror's columns; MultiRC has no validation (test) split there."""
+    tokenizer, _ = minilm
+    spec = TASKS.get(name)
+    t = data.prepare_task(spec, 0, tokenizer, data.resolve_data_dir(None), 40, 40, 0, 128,
+                          load_test=name != "multirc")
+    assert len(t.train) == 40 and set(t.train.labels.astype(int)) == set(range(spec.num_labels))
+    assert t.train.lengths.min() > 5 and any(1 in tt for tt in t.train.token_type_ids)

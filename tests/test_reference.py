@@ -100,13 +100,15 @@ def test_accuracy_only_average_skips_tasks_without_accuracy():
     assert metrics.metric_average(Rm[:1], [0, 1]) == pytest.approx(0.9)
 
 
-@pytest.mark.parametrize("metric", ["accuracy", "f1", "mcc", "pearson", "spearman"])
+@pytest.mark.parametrize("metric", ["accuracy", "f1", "f1_macro", "mcc", "pearson", "spearman"])
 def test_vectorised_bootstrap_metrics_equal_the_library_ones(metric):
     rng = np.random.default_rng(1)
     y = rng.integers(0, 3, (6, 40)).astype(float)
     p = rng.integers(0, 3, (6, 40)).astype(float)
     if metric in ("pearson", "spearman"):
         p = p + rng.normal(size=p.shape)
+    y[0][y[0] == 2] = 1  # a class absent from one row (macro-F1 averages over the classes present)
+    p[0][p[0] == 2] = 0
     want = [METRICS[metric](y[i], p[i]) for i in range(6)]
     assert _metric_rows(metric, y, p, 3) == pytest.approx(want)
 
