@@ -8,7 +8,7 @@ import contextlib
 import hashlib
 import math
 import resource
-from collections.abc import Iterable, Iterator, Sequence, Sized
+from collections.abc import Callable, Iterable, Iterator, Sequence, Sized
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -106,6 +106,11 @@ class RunContext:
     model: MultiTaskModel | None = None  # read by samplers that score candidate batches
     show_progress: bool = True
     usage: DataUsage = field(default_factory=DataUsage)
+    # A strategy's own test-time prediction, (model, task, ctx, split) -> predictions, used by
+    # benchmark.evaluate instead of the model's forward pass (MbPA++'s local adaptation), and the
+    # costs it reports; the runner moves them into the phase's record after scoring
+    predictor: Callable[..., np.ndarray] | None = None
+    eval_costs: dict[str, float] = field(default_factory=dict)
 
     # the parts' fields, read-only, as strategies read them
     tasks = property(lambda self: self.data.tasks)
@@ -118,6 +123,11 @@ class RunContext:
     device = property(lambda self: self.compute.device)
     precision = property(lambda self: self.compute.precision)
     parallel = property(lambda self: self.compute.parallel)
+
+    def take_eval_costs(self) -> dict[str, float]:
+        """The test-time costs a predictor reported since the last call (then cleared)."""
+        costs, self.eval_costs = self.eval_costs, {}
+        return costs
 
     def autocast(self) -> contextlib.AbstractContextManager:
         if self.parallel.accelerator is not None:  # the run's precision, through accelerate

@@ -162,7 +162,8 @@ def predict(model, task: TaskData, ctx, split: str = "test") -> np.ndarray:
 
 def evaluate(model, task: TaskData, ctx, split: str = "test") -> dict[str, float]:
     """The task's metrics on `split`, with `score_se`: the bootstrap standard error of `score`."""
-    preds, labels = predict(model, task, ctx, split), task.split(split).labels
+    predictor = getattr(ctx, "predictor", None) or predict  # a strategy's own (RunContext.predictor)
+    preds, labels = predictor(model, task, ctx, split), task.split(split).labels
     out = score_predictions(task.spec, preds, labels)
     out["score_se"] = bootstrap_se(task.spec, preds, labels)
     return out

@@ -389,7 +389,7 @@ class Runner:
                 else:
                     row.append(None)
             rows[key] = row
-        return Scored(rows, time.perf_counter() - t0)
+        return Scored(rows, time.perf_counter() - t0, self.ctx.take_eval_costs())
 
     def _commit(self, record: dict, p: int) -> None:
         """The summary metrics, references and costs so far; then one commit: the checkpoint under
@@ -499,6 +499,7 @@ class Scored:
 
     rows: dict[str, list[dict | None]]
     eval_time: float
+    test_time: dict[str, float] = field(default_factory=dict)  # a predictor's costs (MbPA++)
 
 
 def prepare_phase(model: MultiTaskModel, strategy: Strategy, ctx: RunContext, phase: Phase, seed: int
@@ -616,6 +617,7 @@ def phase_entry(phase: Phase, added: Added, trained: Trained, scored: Scored, cp
         "state_floats": state.floats,
         "memory_examples": state.examples,
         "memory_tokens": state.tokens,
+        **scored.test_time,  # a strategy's test-time work (MbPA++: local adaptation), inside eval_time_s
     }
 
 

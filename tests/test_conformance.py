@@ -22,7 +22,10 @@ ACCOUNTING = ("head_params", "patch_params", "params_added", "trainable_params",
               "memory_examples", "memory_tokens")
 pytestmark = pytest.mark.usefixtures("cached_loading")
 
-CASES = [pytest.param(name, {}, id=name) for name in STRATEGIES.names()] + [
+# settings that keep a strategy's check fast without skipping what it does: MbPA++ adapts on
+# every test example at test time (30 steps on 32 neighbours by default)
+FAST = {"mbpa": {"adapt_steps": "1", "neighbours": "4"}}
+CASES = [pytest.param(name, FAST.get(name, {}), id=name) for name in STRATEGIES.names()] + [
     # a budget below the task size, so the selector really chooses
     pytest.param("coreset-replay", {"selector": s, "budget": "12"}, id=f"coreset-replay[{s}]")
     for s in SELECTORS.names()
@@ -87,6 +90,8 @@ def test_config_has_help_and_rejects_unknown_settings(strategy, make_small_confi
     ("online-ewc", {"gamma": "1.5"}), ("replay", {"budget": "0"}), ("replay", {"replay_ratio": "-0.5"}),
     ("coreset-replay", {"selector": "hearding"}), ("lwf", {"temperature": "0"}),
     ("agem", {"ref_batch_size": "-1"}), ("sparse-replay", {"replay_every": "0"}),
+    ("progressive-prompts", {"prompt_length": "0"}), ("progressive-prompts", {"init": "text"}),
+    ("o-lora", {"orth_lambda": "-1"}), ("mbpa", {"adapt": "encoder"}), ("mbpa", {"write_prob": "0"}),
 ])
 def test_bad_settings_are_usage_errors(strategy, settings, make_small_config):
     with pytest.raises(UsageError):

@@ -4,6 +4,8 @@ exactly a prompt (and a head) per task; O-LoRA's new LoRA reads a subspace ortho
 earlier ones' while all of them act; MbPA++ adapts locally at test time and leaves the stored
 weights unchanged after each query."""
 
+import dataclasses
+
 import pytest
 import torch
 
@@ -104,3 +106,39 @@ def test_o_lora_keeps_the_new_subspace_orthogonal_and_every_lora_active(make_sma
     assert not any(p.requires_grad for p in runner.model.parameters())  # all frozen after training
     phase = record["phases"][1]
     assert phase["trainable_params"] == phase["params_added"]  # only the new LoRA and head trained
+
+
+# -- MbPA++ ---------------------------------------------------------------------------------
+def test_mbpa_local_adaptation_leaves_the_stored_weights_unchanged_after_each_query(make_small_config, monkeypatch):
+    from strategies.mbpa import MbPA
+
+    cfg = make_small_config(strategy="mbpa", tasks=["small_red", "small_blue"],
+                            strategy_config={"lr": "3e-3", "adapt_steps": "2", "neighbours": "4",
+                                             "adapt_lr": "1e-1"})
+    record, runner = trained(cfg)
+    strategy, model = runner.strategy, runner.model
+    # every training example is in memory, keyed by the frozen pretrained encoder
+    assert len(strategy.memory_) == 96 and strategy.keys_.shape == (96, model.hidden_size)
+    assert torch.equal(strategy.keys(strategy.memory_.tasks[0]), strategy.keys_[:48])
+    for phase in record["phases"]:  # its test-time cost, apart from training
+        assert phase["local_adaptation_queries"] > 0 and phase["local_adaptation_steps"] == 2 * phase[
+            "local_adaptation_queries"] and phase["local_adaptation_s"] <= phase["eval_time_s"]
+
+    stored = {k: v.clone() for k, v in model.state_dict().items()}
+    keys = strategy.keys_.clone()
+    shifts = []
+    original = MbPA.query
+
+    def checked(self, *args, **kwargs):
+        out = original(self, *args, **kwargs)
+        shifts.append(self.last_shift)
+        for name, value in self.model.state_dict().items():
+            assert torch.equal(value, stored[name]), f"{name} changed after a query"
+        return out
+
+    monkeypatch.setattr(MbPA, "query", checked)
+    task = dataclasses.replace(runner.tasks[1], test=runner.tasks[1].test.subset(range(6)))
+    preds = strategy.predict(model, task, runner.ctx, "test")
+    assert len(shifts) == len(task.test) and min(shifts) > 0  # each query did move the weights
+    assert torch.equal(strategy.keys_, keys)
+    assert preds.shape == (len(task.test),)
