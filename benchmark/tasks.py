@@ -194,18 +194,14 @@ class Stream:
 
 
 # Rows per task (train, test) of the literature's streams, from O-LoRA's released data
-# (cmnfriend/O-LoRA, CL_Benchmark/*/*/{train,test}.json): train = 1,000 x the number of classes
-# drawn at random (CB and COPA whole), test = 7,600 drawn from the evaluation split or all of it
-# when smaller. Numbers marked "rule" follow that rule where the released file is not in the
-# repository snapshot we read; docs/data.md lists which.
+# (cmnfriend/O-LoRA, CL_Benchmark/*/*/{train,test}.json) and run logs (logs_and_outputs/):
+# train = 1,000 x the number of classes drawn at random (CB and COPA whole), test = 7,600 drawn
+# from the evaluation split or all of it when smaller. docs/data.md gives the file behind each.
 LIT_SIZES: dict[str, tuple[int, int]] = {
-    "agnews": (4000, 7600), "amazon": (5000, 7600), "yelp": (5000, 7600),
-    "dbpedia": (14000, 7600),  # rule
-    "yahoo": (10000, 7600),  # rule
-    "mnli": (3000, 7600), "qqp": (2000, 7600), "rte": (2000, 277), "sst2": (2000, 872),
-    "imdb": (2000, 7600),  # test: rule
-    "boolq": (2000, 3270), "cb": (250, 56), "copa": (400, 100), "wic": (2000, 638),
-    "multirc": (2000, 4848),  # test: rule (the whole validation split)
+    "agnews": (4000, 7600), "amazon": (5000, 7600), "yelp": (5000, 7600), "dbpedia": (14000, 7600),
+    "yahoo": (10000, 7600), "mnli": (3000, 7600), "qqp": (2000, 7600), "rte": (2000, 277),
+    "sst2": (2000, 872), "imdb": (2000, 7600), "boolq": (2000, 3270), "cb": (250, 56),
+    "copa": (400, 100), "wic": (2000, 638), "multirc": (2000, 4848),
 }
 # Task orders 1-3 of the standard benchmark (cmnfriend/O-LoRA scripts/order_{1,2,3}.sh) and 4-6
 # of the long one (Razdaibiedina et al. 2023, appendix; order 6 is O-LoRA's scripts/long.sh).
