@@ -14,6 +14,7 @@ files or from the embedded snapshot are not checked here (the snapshot refuses o
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,22 +36,32 @@ class Shortfall:
 
 def mirror_rows(spec: TaskSpec, data_dir: Path) -> dict[str, int] | None:
     """Rows per split of the task's mirror in `data_dir`; None when the mirror folder is missing."""
-    import datasets
-
-    from benchmark.data import _refuse_scripts, content_cache_dir
+    from benchmark.data import _refuse_scripts
 
     folder = data_dir / spec.mirror
     if not folder.is_dir():
         return None
     _refuse_scripts(spec, folder)
-    files = [p for p in folder.rglob("*") if p.is_file() and not p.name.startswith(".")]
-    cache = content_cache_dir(files)
+    files = sorted(p for p in folder.rglob("*") if p.is_file() and not p.name.startswith("."))
+    # a run resolves its configuration more than once (CLI, runner, sweep plans): read each
+    # mirror once per process while its files are unchanged
+    stamp = tuple((str(f), f.stat().st_size, f.stat().st_mtime_ns) for f in files)
+    return dict(_rows(str(folder), spec.config, stamp))
+
+
+@functools.lru_cache(maxsize=64)
+def _rows(folder: str, config: str | None, stamp: tuple) -> tuple[tuple[str, int], ...]:
+    import datasets
+
+    from benchmark.data import content_cache_dir
+
+    cache = content_cache_dir([Path(f) for f, _, _ in stamp])
     datasets.disable_progress_bars()
-    builder = datasets.load_dataset_builder(str(folder), spec.config, cache_dir=cache)
+    builder = datasets.load_dataset_builder(folder, config, cache_dir=cache)
     if builder.info.splits:
-        return {name: int(s.num_examples) for name, s in builder.info.splits.items()}
-    loaded = datasets.load_dataset(str(folder), spec.config, cache_dir=cache)
-    return {name: len(ds) for name, ds in loaded.items()}
+        return tuple((name, int(s.num_examples)) for name, s in builder.info.splits.items())
+    loaded = datasets.load_dataset(folder, config, cache_dir=cache)
+    return tuple((name, len(ds)) for name, ds in loaded.items())
 
 
 def shortfalls(specs: list[TaskSpec], caps: Callable[[str], tuple[int | None, int | None]],

@@ -78,8 +78,7 @@ class OLora(PeftStrategy):
     """A LoRA per task, all active, the new one kept orthogonal to the earlier ones' subspaces."""
 
     Config = OLoraConfig
-    scenarios = ("task-incremental", "class-incremental", "domain-incremental")  # no task routing
-    routes = False
+    routes = False  # the encoder does not depend on the task; the heads are chosen by task id
 
     def install(self, model) -> None:
         """No adapter switch: every LoRA learned so far acts on every input."""

@@ -2,13 +2,15 @@
 specs read from Hub-shaped folders, and what happens when a data folder lacks rows or splits:
 one line naming every shortfall, or with --partial-data a run on what is there."""
 
+import json
+
 import numpy as np
 import pytest
 
 from benchmark import data
+from benchmark.__main__ import main
 from benchmark.errors import UsageError
 from benchmark.runconfig import RunConfig, resolve
-from benchmark.runner import run
 from benchmark.tasks import LIT_SIZES, STREAMS, TASKS
 
 
@@ -110,16 +112,21 @@ def test_a_shortfall_stops_the_run_with_one_line_naming_all_of_it(lit_folder):
                       max_eval=10, tasks=["yahoo", "amazon", "dbpedia"]))
 
 
-def test_partial_data_runs_on_what_is_there(lit_folder, tiny_model, tmp_path):
+def test_partial_data_runs_on_what_is_there(lit_folder, tiny_model, tmp_path, capsys):
     cfg = RunConfig(strategy="finetune", stream="standard-cl", order="2", data_dir=str(lit_folder),
                     model=str(tiny_model), epochs=1, batch_size=16, max_length=32, val_size=0,
                     output_dir=str(tmp_path), progress=False, partial_data=True)
     resolved = resolve(cfg)
     assert resolved.tasks == ["dbpedia", "amazon", "yahoo"]  # agnews has no test split: left out
-    assert resolved.run_id != resolve(RunConfig(**{**cfg.__dict__, "partial_data": False,
-                                                   "tasks": resolved.tasks})).run_id
-    record = run(cfg)
-    assert record["status"] == "complete" and record["run"]["partial_data"] is True
+    assert cfg.identity()["partial_data"] is True  # in the run id; absent at its default
+    cli = ["run", "--stream", "standard-cl", "--order", "2", "--data-dir", str(lit_folder), "--model",
+           str(tiny_model), "--batch-size", "16", "--max-length", "32", "--val-size", "0",
+           "--output-dir", str(tmp_path), "--quiet"]
+    assert main(cli) == 2  # without the flag: the one-line shortfall error
+    assert "--partial-data" in capsys.readouterr().err
+    assert main([*cli, "--partial-data"]) == 0
+    record = json.loads(next(tmp_path.glob("*.json")).read_text())
+    assert record["run_id"] == resolved.run_id and record["run"]["partial_data"] is True
     sizes = {t["name"]: (t["train_examples"], t["test_examples"]) for t in record["task_info"]}
     assert sizes == {"dbpedia": (70, 28), "amazon": (40, 20), "yahoo": (40, 20)}
 
