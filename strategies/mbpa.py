@@ -84,6 +84,7 @@ class MbPA(BaseStrategy):
     """MbPA++: sparse replay while training, local adaptation on nearest stored examples at test time."""
 
     Config = MbPAConfig
+    kept = ("memory_", "keys_", "slots_")  # the key network is rebuilt from the pretrained encoder
 
     def setup(self, model, ctx) -> None:
         from benchmark.model import MultiTaskModel
