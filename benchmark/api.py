@@ -71,7 +71,10 @@ class Strategy(Protocol):
         load_state_dict(state)   the last finished phase's `state_dict()`
 
     A strategy never writes results and never evaluates: the runner scores every task after each
-    phase (in eval mode) and counts the parameters a phase added from the model's tensors.
+    phase (in eval mode) and counts the parameters a phase added from the model's tensors. A
+    strategy whose method acts at test time sets `ctx.predictor` in `setup` (MbPA++'s local
+    adaptation): `benchmark.evaluate` then asks it for the predictions instead of the forward pass,
+    and the costs it adds to `ctx.eval_costs` go into the phase's record.
     """
 
     name: ClassVar[str]
