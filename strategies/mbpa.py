@@ -132,29 +132,38 @@ class MbPA(BaseStrategy):
 
         if self.config.adapt_steps == 0 or len(self.memory_) == 0:
             return predict(model, task, ctx, split)
+        from benchmark.parallel import Parallel
+
         ex = task.split(split)
         k = min(self.config.neighbours, len(self.memory_))
         nearest = torch.cdist(self.keys(ex), self.keys_).topk(k, largest=False).indices
-        quiet = dataclasses.replace(ctx, show_progress=False, predictor=None)
+        # each process adapts its share of the queries on its own (no gradient exchange); the
+        # predictions are summed over the processes at the end, as benchmark.evaluate.predict does
+        parallel = ctx.parallel
+        alone = dataclasses.replace(ctx, show_progress=False, predictor=None,
+                                    compute=dataclasses.replace(ctx.compute, parallel=Parallel()))
         params = [p for _, p in (model.named_parameters() if self.config.adapt == "all" else
                                  model.heads.named_parameters())]
         trainable = [p.requires_grad for p in params]
-        preds = np.empty(len(ex), dtype=np.float32)
+        preds = np.zeros(len(ex), dtype=np.float32)
+        mine = parallel.mine(list(range(len(ex))))
         start = time.perf_counter()
         try:
             for p in params:
                 p.requires_grad_(True)
-            for i in ctx.progress(range(len(ex)), f"local adaptation {task.name} ({split})"):
+            for i in ctx.progress(mine, f"local adaptation {task.name} ({split})"):
                 one = dataclasses.replace(task, **{split: ex.subset([i])})
-                preds[i] = self.query(model, one, nearest[i], params, quiet, split)
+                preds[i] = self.query(model, one, nearest[i], params, alone, split)
         finally:
             for p, flag in zip(params, trainable):
                 p.requires_grad_(flag)
                 p.grad = None
+        if parallel.active:
+            preds = parallel.reduce_sum(torch.from_numpy(preds).to(ctx.device)).cpu().numpy()
         costs = ctx.eval_costs
         costs["local_adaptation_s"] = costs.get("local_adaptation_s", 0.0) + time.perf_counter() - start
-        costs["local_adaptation_queries"] = costs.get("local_adaptation_queries", 0) + len(ex)
-        costs["local_adaptation_steps"] = costs.get("local_adaptation_steps", 0) + len(ex) * self.config.adapt_steps
+        costs["local_adaptation_queries"] = costs.get("local_adaptation_queries", 0) + len(mine)
+        costs["local_adaptation_steps"] = costs.get("local_adaptation_steps", 0) + len(mine) * self.config.adapt_steps
         return preds
 
     def query(self, model, one: TaskData, neighbours: torch.Tensor, params: list, ctx, split: str) -> float:
@@ -175,6 +184,7 @@ class MbPA(BaseStrategy):
                         loss = model.loss(batch)
                     pull = sum(((p - b) ** 2).sum() for p, b in zip(params, base))
                     optimizer.zero_grad(set_to_none=True)
+                    # this process's own query: no ctx.backward, whose gradients are shared
                     (loss + self.config.adapt_lambda * pull).backward()
                     optimizer.step()
             self.last_shift = float(sum(((p.detach() - b) ** 2).sum() for p, b in zip(params, base)))
