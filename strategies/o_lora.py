@@ -24,7 +24,13 @@ import torch
 
 from benchmark.data import Batch
 from benchmark.errors import UsageError
-from strategies._patching import PeftStrategy, PeftStrategyConfig, adapter_name, import_peft, target_list
+from strategies._patching import (
+    PeftStrategy,
+    PeftStrategyConfig,
+    adapter_name,
+    import_peft,
+    target_list,
+)
 from strategies.base import Phase, SearchSpace, register
 
 
