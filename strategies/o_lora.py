@@ -32,10 +32,11 @@ from strategies._patching import (
     target_list,
 )
 from strategies.base import Phase, SearchSpace, register
+from strategies.lora import LoraStrategyConfig
 
 
 @dataclass
-class OLoraConfig(PeftStrategyConfig):
+class OLoraConfig(LoraStrategyConfig):  # LoRA's settings and their checks, other defaults
     search_space: ClassVar[SearchSpace] = {**PeftStrategyConfig.search_space, "orth_lambda": ("log", 0.01, 10.0)}
 
     lr: float = field(default=1e-3, metadata={"help": "AdamW learning rate (the released scripts' 1e-3)"})
@@ -51,12 +52,6 @@ class OLoraConfig(PeftStrategyConfig):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        if self.r < 1:
-            raise UsageError(f"r must be >= 1, not {self.r}")
-        if self.alpha <= 0:
-            raise UsageError(f"alpha must be > 0, not {self.alpha}")
-        if not 0 <= self.dropout < 1:
-            raise UsageError(f"dropout must be in [0, 1), not {self.dropout}")
         if self.orth_lambda < 0 or self.l2_lambda < 0:
             raise UsageError(f"orth_lambda and l2_lambda must be >= 0, not {self.orth_lambda} and {self.l2_lambda}")
 
