@@ -345,16 +345,51 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     return sweep(args)
 
 
-def cmd_leaderboard(args: argparse.Namespace) -> int:
-    from benchmark.leaderboard import cmd_leaderboard as leaderboard
+def _warn(message: str) -> None:
+    print(f"warning: {message}", file=sys.stderr)
 
-    return leaderboard(args)
+
+def output_outside(results: str | Path, given: str | Path | None, default: str, flag: str) -> Path:
+    """Where a command that reads `results` writes: `given` when the flag was passed (anywhere,
+    inside `results` too: that was asked for), else `default` in the current directory, refused
+    when that lies inside `results`, so a command never writes into the folder it reads unasked."""
+    if given is not None:
+        return Path(given)
+    out = Path(default)
+    inside = Path.cwd().resolve() / default
+    if inside.is_relative_to(Path(results).resolve()):
+        raise UsageError(f"the default output ./{default} is inside the results folder {results}; "
+                         f"pass {flag} to write there or run from elsewhere")
+    return out
+
+
+def cmd_leaderboard(args: argparse.Namespace) -> int:
+    from benchmark.leaderboard import display_frame, leaderboard, to_markdown
+
+    output = output_outside(args.results, args.output, "leaderboard.csv", "--output")
+    board, loaded = leaderboard(args.results, _warn)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    board.to_csv(output, index=False, float_format="%.10g")
+    shown = display_frame(board)
+    if args.format == "markdown":
+        print(to_markdown(shown))
+    else:
+        print(shown.to_string(index=False))
+    print(f"leaderboard: {loaded.summary()}; {len(board)} groups; scores x100, mean ± std over "
+          f"seeds and orders; written to {output}", file=sys.stderr)
+    return 0
 
 
 def cmd_plot(args: argparse.Namespace) -> int:
-    from benchmark.plots import cmd_plot as plot
+    from benchmark.plots import parse_strategies, plot_results
 
-    return plot(args)
+    out = output_outside(args.results, args.out, "figures", "--out")
+    files = plot_results(args.results, out, args.per_run, _warn, args.interval, args.format,
+                         parse_strategies(args.strategies), args.metric, args.layout)
+    for f in files:
+        print(f)
+    print(f"plot: {len(files)} figures written", file=sys.stderr)
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -26,10 +26,8 @@ none, and the captions say so.
 
 from __future__ import annotations
 
-import argparse
 import hashlib
 import re
-import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -42,15 +40,9 @@ from matplotlib.lines import Line2D
 from matplotlib.ticker import FuncFormatter, NullFormatter
 
 from benchmark.config import model_name
-from benchmark.leaderboard import (
-    SETTING_DEFAULTS,
-    SETTING_KEYS,
-    load_runs,
-    output_outside,
-    runs_frame,
-    setting_keys,
-)
-from benchmark.metrics import average_curve
+from benchmark.formatting import count, half_width, interval_half_width, mean_std, missing
+from benchmark.metrics import as_array, average_curve
+from benchmark.runs import SETTING_DEFAULTS, SETTING_KEYS, complete_runs, setting_keys
 
 MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*", "<", ">")
 INTERVALS = {"ci95": "95% CI over {over}, Student t", "se": "±1 standard error over {over}"}
@@ -63,37 +55,13 @@ METRIC_LABELS = {"final_average": "final average score x100",
                  "normalised_average": "normalised average x100\n(0: majority class, 100: single-task)"}
 
 
-def _half_width(sd: np.ndarray, n: np.ndarray, interval: str) -> np.ndarray:
-    from scipy import stats
-
-    se = sd / np.sqrt(np.maximum(n, 1))
-    factor = stats.t.ppf(0.975, np.maximum(n - 1, 1)) if interval == "ci95" else 1.0
-    return np.where(n >= 2, factor * se, np.nan)
-
-
-def interval_half_width(values: Sequence[float], interval: str = "ci95") -> float:
-    """Half-width of the Student-t 95% confidence interval of the mean ("ci95") or the standard
-    error ("se"), over the finite values; NaN below two values."""
-    v = np.asarray([x for x in values if x is not None and np.isfinite(x)], dtype=float)
-    if len(v) < 2:
-        return float("nan")
-    return float(_half_width(np.array(v.std(ddof=1)), np.array(len(v)), interval))
-
-
 def _mean_interval(stack: np.ndarray, interval: str) -> tuple[np.ndarray, np.ndarray]:
     """Mean and interval half-width along axis 0, ignoring NaN."""
     n = np.sum(np.isfinite(stack), axis=0)
     mean = np.where(n > 0, np.nansum(stack, axis=0) / np.maximum(n, 1), np.nan)
     dev = np.where(np.isfinite(stack), stack - mean, 0.0)
     sd = np.sqrt(np.sum(dev**2, axis=0) / np.maximum(n - 1, 1))
-    return mean, _half_width(sd, n, interval)
-
-
-def _count_format(v: float, _pos: object = None) -> str:
-    for limit, suffix in ((1e9, "G"), (1e6, "M"), (1e3, "k")):
-        if abs(v) >= limit:
-            return f"{v / limit:g}{suffix}"
-    return f"{v:g}"
+    return mean, half_width(sd, n, interval)
 
 
 def _new_figure(width: float, height: float) -> Figure:
@@ -142,7 +110,7 @@ def _setting_title(row: pd.Series, extra: Sequence[str] = ()) -> str:
 
 
 def _fmt_cap(v: object) -> str:
-    return "all" if v is None or (isinstance(v, float) and np.isnan(v)) else f"{int(v):,}"
+    return "all" if missing(v) else f"{int(v):,}"
 
 
 def _reference_order(df: pd.DataFrame) -> str:
@@ -154,8 +122,14 @@ def _reference_order(df: pd.DataFrame) -> str:
     return counts["task_order"].iloc[0]
 
 
-def _R(record: dict) -> np.ndarray:
-    return np.array([[np.nan if v is None else v for v in row] for row in record["R"]], dtype=float)
+def _reference_runs(df: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
+    """The runs of the reference task order, and that order."""
+    ref = _reference_order(df)
+    return df[df["task_order"] == ref], ref.split(",")
+
+
+def _step_labels(tasks: Sequence[str]) -> list[str]:
+    return [f"{i}: {t}" for i, t in enumerate(tasks, 1)]
 
 
 def _row_labels(record: dict) -> list[str]:
@@ -197,18 +171,18 @@ def _limits(mats: list[np.ndarray]) -> tuple[float, float]:
     return min(0.0, float(values.min())), max(1.0, float(values.max()))
 
 
-def plot_heatmaps(df: pd.DataFrame, records: dict[str, dict], path: Path, title: str) -> Path:
+def plot_heatmaps(df: pd.DataFrame, path: Path, title: str) -> Path:
     """One panel per strategy config: R averaged over its runs on the reference order."""
     ref = _reference_order(df)
     panels = []
     for config, sub in df.groupby("config", sort=False):
         order = ref if (sub["task_order"] == ref).any() else _reference_order(sub)
-        runs = [records[p] for p in sub.loc[sub["task_order"] == order, "path"]]
-        runs = [r for r in runs if _R(r).shape == _R(runs[0]).shape]  # a partial plan cannot average
-        mean = _mean_interval(np.stack([_R(r) for r in runs]), "se")[0]
-        n = len(runs)
-        label = f"{config}\n(mean of {n} run{'s' * (n > 1)})"
-        panels.append((mean, _row_labels(runs[0]), runs[0]["tasks"], label))
+        runs = sub[sub["task_order"] == order]
+        first = runs["record"].iloc[0]
+        Rs = [R for R in runs["R"] if R.shape == runs["R"].iloc[0].shape]  # a partial plan cannot average
+        mean = _mean_interval(np.stack(Rs), "se")[0]
+        label = f"{config}\n(mean of {len(Rs)} run{'s' * (len(Rs) > 1)})"
+        panels.append((mean, _row_labels(first), first["tasks"], label))
     vmin, vmax = _limits([p[0] for p in panels])
     ncols = min(3, len(panels))
     nrows = -(-len(panels) // ncols)
@@ -229,7 +203,7 @@ def plot_heatmaps(df: pd.DataFrame, records: dict[str, dict], path: Path, title:
 
 
 def plot_run_heatmap(record: dict, path: Path) -> Path:
-    R = _R(record)
+    R = as_array(record["R"])
     vmin, vmax = _limits([R])
     fig = _new_figure(len(record["tasks"]) * 0.6 + 3.2, len(R) * 0.55 + 2.0)
     ax = fig.subplots()
@@ -241,13 +215,12 @@ def plot_run_heatmap(record: dict, path: Path) -> Path:
     return _save(fig, path)
 
 
-def _stream_curves(recs: list[dict], T: int) -> np.ndarray:
+def _stream_curves(runs: pd.DataFrame, T: int) -> np.ndarray:
     """Scores x100 per run, panel (each task, then the average over tasks seen) and x, where x of
     a phase is how many tasks have been trained after it (joint training: all of them)."""
-    curves = np.full((len(recs), T + 1, T), np.nan)
-    for k, rec in enumerate(recs):
+    curves = np.full((len(runs), T + 1, T), np.nan)
+    for k, (R, rec) in enumerate(zip(runs["R"], runs["record"])):
         learned = rec["learned_in_phase"]
-        R = _R(rec)
         avg = average_curve(rec["R"], learned)
         for p in range(len(R)):
             x = sum(1 for lj in learned if lj <= p) - 1
@@ -256,16 +229,13 @@ def _stream_curves(recs: list[dict], T: int) -> np.ndarray:
     return curves * 100
 
 
-def plot_stream_by_strategy(df: pd.DataFrame, records: dict[str, dict], path: Path, title: str,
-                            interval: str = "ci95") -> Path | None:
+def plot_stream_by_strategy(df: pd.DataFrame, path: Path, title: str, interval: str = "ci95") -> Path | None:
     """Small multiples: a panel per strategy, shared axes; in each, every task's score after each
     step of the reference order (thin lines, a colour per task, means over seeds) and the average
     over the tasks seen so far (thick, with its interval band)."""
     from matplotlib import colormaps
 
-    ref = _reference_order(df)
-    sub = df[df["task_order"] == ref]
-    tasks = ref.split(",")
+    sub, tasks = _reference_runs(df)
     T = len(tasks)
     groups = [(c, g) for c, g in sub.groupby("config", sort=False)]
     if not groups:
@@ -278,7 +248,7 @@ def plot_stream_by_strategy(df: pd.DataFrame, records: dict[str, dict], path: Pa
     x_all = np.arange(1, T + 1)
     drawn, ns = [], []
     for ax, (config, runs) in zip(axes.flat, groups):
-        curves = _stream_curves([records[p] for p in runs["path"]], T)
+        curves = _stream_curves(runs, T)
         mean, half = _mean_interval(curves, interval)
         ns.append(len(runs))
         for j in range(T):
@@ -300,12 +270,12 @@ def plot_stream_by_strategy(df: pd.DataFrame, records: dict[str, dict], path: Pa
     for ax in list(axes.flat)[len(groups):]:
         ax.set_visible(False)
     for ax in axes[-1]:
-        ax.set_xticks(x_all, [f"{i}: {t}" for i, t in enumerate(tasks, 1)], rotation=35, ha="right")
+        ax.set_xticks(x_all, _step_labels(tasks), rotation=35, ha="right")
         ax.xaxis.set_tick_params(labelbottom=True)
     for k, ax in enumerate(axes.flat):  # the last row may be short: label the panels above it
         if ax.get_visible() and k + ncols >= len(groups):
             ax.xaxis.set_tick_params(labelbottom=True)
-            ax.set_xticks(x_all, [f"{i}: {t}" for i, t in enumerate(tasks, 1)], rotation=35, ha="right")
+            ax.set_xticks(x_all, _step_labels(tasks), rotation=35, ha="right")
     if drawn:
         lo, hi = min(drawn), max(drawn)
         pad = max(3.0, 0.06 * (hi - lo))
@@ -325,14 +295,12 @@ def plot_stream_by_strategy(df: pd.DataFrame, records: dict[str, dict], path: Pa
     return _save(fig, path)
 
 
-def plot_stream_by_task(df: pd.DataFrame, records: dict[str, dict], path: Path, title: str,
-                        styles: dict, interval: str = "ci95") -> Path | None:
+def plot_stream_by_task(df: pd.DataFrame, path: Path, title: str, styles: dict,
+                        interval: str = "ci95") -> Path | None:
     """A panel per task (and one for the average over seen tasks): its score after each step of
     the reference order, one line per strategy with an interval band over seeds. Readable for a
     few strategies (`--strategies`)."""
-    ref = _reference_order(df)
-    sub = df[df["task_order"] == ref]
-    tasks = ref.split(",")
+    sub, tasks = _reference_runs(df)
     T = len(tasks)
     names = [*tasks, "average over tasks seen"]
     ncols = min(3, len(names))
@@ -344,8 +312,7 @@ def plot_stream_by_task(df: pd.DataFrame, records: dict[str, dict], path: Path, 
     means = [[] for _ in range(T + 1)]  # every mean drawn in each panel, for its y-limits
     for config, runs in sub.groupby("config", sort=False):
         colour, marker = styles[config]
-        recs = [records[p] for p in runs["path"]]
-        curves = _stream_curves(recs, T)  # run, panel, x
+        curves = _stream_curves(runs, T)  # run, panel, x
         mean, half = _mean_interval(curves, interval)
         for j, ax in enumerate(axes.flat[: T + 1]):
             ok = np.isfinite(mean[j])
@@ -361,7 +328,7 @@ def plot_stream_by_task(df: pd.DataFrame, records: dict[str, dict], path: Path, 
                 ax.fill_between(x_all[band], lo, hi, color=colour, alpha=0.12, lw=0)
                 for edge in (lo, hi):  # edges keep overlapping bands apart
                     ax.plot(x_all[band], edge, color=colour, lw=0.7, alpha=0.6, ls="--")
-        handles.append(Line2D([], [], color=colour, marker=marker, lw=1.6, label=f"{config} (n={len(recs)})"))
+        handles.append(Line2D([], [], color=colour, marker=marker, lw=1.6, label=f"{config} (n={len(runs)})"))
     if not handles:
         return None
     for j, ax in enumerate(axes.flat):
@@ -371,7 +338,7 @@ def plot_stream_by_task(df: pd.DataFrame, records: dict[str, dict], path: Path, 
         ax.set_title(names[j] if j == T else f"{names[j]} (trained at step {j + 1})", fontsize=9)
         if j < T:
             ax.axvline(j + 1, color="0.6", ls=":", lw=1)
-        ax.set_xticks(x_all, [f"{i}: {t}" for i, t in enumerate(tasks, 1)], rotation=30, ha="right",
+        ax.set_xticks(x_all, _step_labels(tasks), rotation=30, ha="right",
                       fontsize=7)
         ax.set_xlim(0.7, T + 0.3)
         ax.set_ylabel("score x100", fontsize=8)
@@ -411,7 +378,7 @@ def forgetting_figure(df: pd.DataFrame, title: str, styles: dict, interval: str 
             ax.barh(y, mean, color=styles[config][0], height=0.65,
                     xerr=None if np.isnan(half) else half, capsize=3,
                     error_kw={"lw": 1, "ecolor": "0.25"})
-            text = f"{mean:.1f}" + ("" if np.isnan(half) else f" ± {half:.1f}")
+            text = mean_std(mean, half, scale=1)
         ax.annotate(text, (1.02, y), xycoords=("axes fraction", "data"), fontsize=7.5,
                     va="center", ha="left", color="0.4" if np.isnan(mean) else "0.1")
     ax.axvline(0, color="0.3", lw=0.8)
@@ -542,7 +509,7 @@ def pareto_figure(df: pd.DataFrame, title: str, styles: dict, interval: str = "c
         ax.axhline(y, color=colour, ls=":", lw=1.3, zorder=0)
         if not np.isnan(half):
             ax.axhspan(y - half, y + half, color=colour, alpha=0.06, lw=0, zorder=0)
-    ax.xaxis.set_major_formatter(FuncFormatter(_count_format))
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: count(v, "g", "g")))
     ax.xaxis.set_minor_formatter(NullFormatter())
     ys = [p[2] for p in pts] + [r[2] for r in refs]
     lo, hi = min(ys), max(ys)
@@ -589,7 +556,7 @@ def pareto_figure(df: pd.DataFrame, title: str, styles: dict, interval: str = "c
 
 
 def _value(v: object) -> str:
-    if v is None or (isinstance(v, float) and np.isnan(v)):
+    if missing(v):
         return "none"
     return str(int(v)) if isinstance(v, float) and v.is_integer() else str(v)
 
@@ -640,21 +607,18 @@ def parse_strategies(text: str | None) -> list[str] | None:
     return [t.strip() for t in re.split(r",(?![^()]*\))", text) if t.strip()]
 
 
-def plot_results(folder: str | Path, out_dir: str | Path | None = None, per_run: bool = False,
+def plot_results(folder: str | Path, out_dir: str | Path, per_run: bool = False,
                  warn: Callable[[str], None] | None = None, interval: str = "ci95",
                  fmt: str = "png", strategies: Sequence[str] | None = None,
                  metric: str = "final_average", layout: str = "strategies") -> list[Path]:
-    """Every figure for the complete runs under `folder`; returns the files written. Without
-    `out_dir` they go to ./figures, which must not lie inside `folder`."""
+    """Every figure for the complete runs under `folder`, written into `out_dir`; returns the files
+    written."""
     from benchmark.errors import UsageError
 
     if fmt not in FORMATS:
         raise UsageError(f"--format must be one of {', '.join(FORMATS)}, not {fmt}")
-    out = output_outside(folder, out_dir, "figures", "--out")
-    loaded = load_runs(folder, warn)
-    if not loaded.runs:
-        raise UsageError(f"no complete runs under {folder} ({loaded.summary()})")
-    df = runs_frame(loaded.runs)
+    out = Path(out_dir)
+    df = complete_runs(folder, warn).frame
     styles = _styles(list(df["config"]))  # before selecting: a strategy keeps its colour
     df = select_strategies(df, strategies)
     if metric not in METRIC_LABELS:
@@ -662,7 +626,6 @@ def plot_results(folder: str | Path, out_dir: str | Path | None = None, per_run:
     if not df[metric].notna().any():
         raise UsageError(f"no run here records {metric} (it needs single-task references: "
                          "`independent` runs of the same setting); use --metric final_average")
-    records = {str(p): r for p, r in loaded.runs}
     keys = setting_keys(df)
     settings = list(df.groupby(keys, dropna=False, sort=True))
     written: list[Path] = []
@@ -672,11 +635,11 @@ def plot_results(folder: str | Path, out_dir: str | Path | None = None, per_run:
         rank = sub.groupby("config")["final_average"].mean().sort_values(ascending=False)
         sub = sub.assign(_rank=sub["config"].map({c: i for i, c in enumerate(rank.index)}))
         sub = sub.sort_values(["_rank", "seed", "task_order"], kind="stable")
-        written.append(plot_heatmaps(sub, records, out / f"heatmap_{slug}.{fmt}", title))
+        written.append(plot_heatmaps(sub, out / f"heatmap_{slug}.{fmt}", title))
         if layout == "tasks":
-            along = plot_stream_by_task(sub, records, out / f"stream_{slug}.{fmt}", title, styles, interval)
+            along = plot_stream_by_task(sub, out / f"stream_{slug}.{fmt}", title, styles, interval)
         else:
-            along = plot_stream_by_strategy(sub, records, out / f"stream_{slug}.{fmt}", title, interval)
+            along = plot_stream_by_strategy(sub, out / f"stream_{slug}.{fmt}", title, interval)
         written += [along] if along else []
         written.append(plot_forgetting(sub, out / f"forgetting_{slug}.{fmt}", title, styles, interval))
         pareto = plot_pareto(sub, out / f"pareto_{slug}.{fmt}", title, styles, interval, metric)
@@ -684,20 +647,7 @@ def plot_results(folder: str | Path, out_dir: str | Path | None = None, per_run:
             warn(f"{slug}: no run records {metric}; no Pareto plot")
         written += [pareto] if pareto else []
     if per_run:
-        for path, record in loaded.runs:
-            if str(path) in set(df["path"]):
-                written.append(plot_run_heatmap(record, out / f"heatmap_run_{_slug(record['run_id'])}.{fmt}"))
+        for record in df["record"]:
+            written.append(plot_run_heatmap(record, out / f"heatmap_run_{_slug(record['run_id'])}.{fmt}"))
     return written
-
-
-def cmd_plot(args: argparse.Namespace) -> int:
-    def warn(message: str) -> None:
-        print(f"warning: {message}", file=sys.stderr)
-
-    files = plot_results(args.results, args.out, args.per_run, warn, args.interval, args.format,
-                         parse_strategies(args.strategies), args.metric, args.layout)
-    for f in files:
-        print(f)
-    print(f"plot: {len(files)} figures written", file=sys.stderr)
-    return 0
 

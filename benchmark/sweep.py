@@ -44,6 +44,7 @@ from typing import Any
 
 from benchmark.config import _convert, as_setting
 from benchmark.errors import UsageError
+from benchmark.formatting import mean_std
 from benchmark.runconfig import RunConfig, config_values, grid_keys
 
 GRID_KEYS = ("strategies", "seeds", "orders", "settings")
@@ -364,8 +365,7 @@ def _echo(line: str) -> None:
 
 
 def _summary(record: dict) -> str:
-    final = record["metrics"].get("final_average")
-    return "-" if final is None else f"{final * 100:.1f}"
+    return mean_std(record["metrics"].get("final_average"))
 
 
 def _run_in_worker(config) -> tuple[str, float]:

@@ -10,7 +10,9 @@
 
 `leaderboard` gives the aggregate columns every experiment shares; these tables add what one
 experiment is about (per-task scores, the share of the data a sampler used, forgetting of the
-multi-task phase's tasks, ...). Scores are x100, means over the runs of a row, ± their std.
+multi-task phase's tasks, ...). Scores are x100, means over the runs of a row, ± their std. Both
+read the runs through benchmark/runs.py (a DataFrame row per run) and write numbers with
+benchmark/formatting.py.
 """
 
 from __future__ import annotations
@@ -20,34 +22,11 @@ import statistics
 import sys
 from collections import defaultdict
 
-from benchmark.leaderboard import load_runs
+import pandas as pd
 
-
-def fmt(values: list[float | None], scale: float = 100.0, digits: int = 1, ci: bool = False) -> str:
-    """Mean ± the standard deviation over the runs, or with `ci` ± the half-width of the mean's 95%
-    confidence interval (Student's t with n-1 degrees of freedom: five seeds give ± 2.78 standard
-    errors); a single value has no spread."""
-    values = [v for v in values if v is not None]
-    if not values:
-        return "-"
-    mean = scale * statistics.fmean(values)
-    if len(values) == 1:
-        return f"{mean:.{digits}f}" + (" (1 seed)" if ci else "")
-    spread = statistics.stdev(values)
-    if ci:
-        from scipy.stats import t
-
-        spread *= t.ppf(0.975, len(values) - 1) / len(values) ** 0.5
-    return f"{mean:.{digits}f} ± {scale * spread:.{digits}f}"
-
-
-def ci95(values: list[float | None]) -> str:
-    return fmt(values, ci=True)
-
-
-def table(header: list[str], rows: list[list[str]]) -> str:
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    return "\n".join([*lines, *("| " + " | ".join(r) + " |" for r in rows)])
+from benchmark.formatting import ci95, count, fmt
+from benchmark.formatting import markdown_table as table
+from benchmark.runs import load_frames
 
 
 def label(record: dict) -> str:
@@ -60,72 +39,68 @@ def label(record: dict) -> str:
     return name
 
 
-def ranked(records: list[dict], key) -> list[tuple[str, list[dict]]]:
-    """The records grouped by `key(record)`, best mean final average first."""
-    groups: dict[str, list[dict]] = defaultdict(list)
-    for r in records:
-        groups[key(r)].append(r)
-    return sorted(groups.items(), key=lambda kv: -statistics.fmean(r["metrics"]["final_average"] for r in kv[1]))
+def ranked(df: pd.DataFrame, key: pd.Series) -> list[tuple[str, pd.DataFrame]]:
+    """The runs grouped by `key` (a value per run), best mean final average first."""
+    groups = df.groupby(key, sort=False, dropna=False)
+    return sorted(groups, key=lambda kv: -statistics.fmean(kv[1]["final_average"]))
 
 
-def final_scores(record: dict) -> dict[str, float]:
-    return dict(zip(record["tasks"], record["R"][-1]))
+def labels(df: pd.DataFrame) -> pd.Series:
+    return df["record"].map(label)
 
 
-def glue_small(records: list[dict]) -> str:
+def glue_small(df: pd.DataFrame) -> str:
     rows = []
-    for name, rs in ranked(records, label):
-        cost = [r["cost"] for r in rs]
-        backbone = cost[0]["backbone_params"]
-        per_task = statistics.fmean(c["params_added_per_task"] for c in cost)
+    for name, g in ranked(df, labels(df)):
+        backbone = g["backbone_params"].iloc[0]
+        per_task = statistics.fmean(g["params_added_per_task"])
         rows.append([
-            name, str(len(rs)), fmt([r["metrics"]["final_average"] for r in rs]),
-            fmt([r["metrics"]["forgetting"] for r in rs]), fmt([r["metrics"]["bwt"] for r in rs]),
-            fmt([r["metrics"]["learning_accuracy"] for r in rs]),
+            name, str(len(g)), fmt(g["final_average"]), fmt(g["forgetting"]), fmt(g["bwt"]),
+            fmt(g["learning_accuracy"]),
             f"{per_task:,.0f} ({100 * per_task / backbone:.2f}%)",
-            f"{statistics.fmean(c['state_floats'] for c in cost):,.0f}",
-            f"{statistics.fmean(c['memory_examples'] for c in cost):,.0f}",
-            fmt([c["wall_time_s"] for c in cost], scale=1, digits=0),
+            f"{statistics.fmean(g['state_floats_total']):,.0f}",
+            f"{statistics.fmean(g['memory_examples_total']):,.0f}",
+            fmt(g["wall_time_total_s"], scale=1, digits=0),
         ])
     return table(["strategy", "seeds", "final avg", "forgetting", "BWT", "learning acc",
                   "params added / task (% backbone)", "state floats", "memory examples", "wall s"], rows)
 
 
-def samplers(records: list[dict]) -> str:
-    tasks = records[0]["tasks"]
+def samplers(df: pd.DataFrame) -> str:
+    first = df["record"].iloc[0]
+    tasks = first["tasks"]
     rows = []
-    for name, rs in ranked(records, lambda r: r["run"]["sampler"]):
-        used = [r["phases"][0]["data_used"] for r in rs]
-        seen = [r["phases"][0]["examples_by_task"] for r in rs]
+    for name, g in ranked(df, df["sampler"]):
+        used = [r["phases"][0]["data_used"] for r in g["record"]]
+        seen = [r["phases"][0]["examples_by_task"] for r in g["record"]]
         share = [sum(u[t]["unique"] for t in tasks) / sum(u[t]["of"] for t in tasks) for u in used]
         rows.append([
-            name, fmt([r["metrics"]["final_average"] for r in rs]),
-            *(fmt([final_scores(r)[t] for r in rs]) for t in tasks),
+            name, fmt(g["final_average"]), *(fmt(f[t] for f in g["final"]) for t in tasks),
             " / ".join(f"{statistics.fmean(s[t] for s in seen):,.0f}" for t in tasks),
             " / ".join(f"{100 * statistics.fmean(u[t]['share'] for u in used):.0f}%" for t in tasks),
             f"{100 * statistics.fmean(share):.0f}%",
         ])
-    sizes = " / ".join(f"{records[0]['task_info'][i]['train_examples']:,}" for i in range(len(tasks)))
+    sizes = " / ".join(f"{first['task_info'][i]['train_examples']:,}" for i in range(len(tasks)))
     head = ["sampler", "final avg", *tasks, f"examples trained ({'/'.join(tasks)}; sizes {sizes})",
             "share of each task used", "share used"]
     return table(head, rows)
 
 
-def mtl_add(records: list[dict]) -> str:
+def mtl_add(df: pd.DataFrame) -> str:
     rows = []
-    for name, rs in ranked(records, label):
+    for name, g in ranked(df, labels(df)):
+        rs = list(g["record"])
         m = [r["metrics"] for r in rs]
         k = rs[0]["run"]["mtl_tasks"]
         old = [sum(t["train_examples"] for t in r["task_info"]) for r in rs]
         kept = [r["cost"]["memory_examples"] / o for r, o in zip(rs, old)]
-        backbone = rs[0]["cost"]["backbone_params"]
+        backbone = g["backbone_params"].iloc[0]
         first = [r["phases"][0]["params_added"] for r in rs]
         later = [statistics.fmean(p["params_added"] for p in r["phases"][1:]) for r in rs]
         rows.append([
-            name, str(len(rs)), fmt([x["final_average"] for x in m]),
-            fmt([statistics.fmean(r["R"][0][:k]) for r in rs]),
-            fmt([x.get("first_final_average") for x in m]), fmt([x.get("first_forgetting") for x in m]),
-            fmt([x.get("added_learning_accuracy") for x in m]), fmt([x.get("added_final_average") for x in m]),
+            name, str(len(g)), fmt(g["final_average"]), fmt(statistics.fmean(R[0, :k]) for R in g["R"]),
+            fmt(x.get("first_final_average") for x in m), fmt(x.get("first_forgetting") for x in m),
+            fmt(x.get("added_learning_accuracy") for x in m), fmt(x.get("added_final_average") for x in m),
             f"{statistics.fmean(first):,.0f} + {statistics.fmean(later):,.0f}/task "
             f"({100 * statistics.fmean(later) / backbone:.2f}%)",
             f"{100 * statistics.fmean(kept):.1f}%",
@@ -135,23 +110,22 @@ def mtl_add(records: list[dict]) -> str:
                   "memory / all train data"], rows)
 
 
-def text5(records: list[dict]) -> str:
-    tasks = records[0]["tasks"]
+def text5(df: pd.DataFrame) -> str:
+    tasks = df["record"].iloc[0]["tasks"]
     rows = []
-    for name, rs in ranked(records, label):
-        m = [r["metrics"] for r in rs]
+    for name, g in ranked(df, labels(df)):
         rows.append([
-            name, rs[0]["run"]["scenario"], fmt([x["final_average"] for x in m]),
-            *(fmt([final_scores(r)[t] for r in rs]) for t in tasks),
-            fmt([x["forgetting"] for x in m]), fmt([x["learning_accuracy"] for x in m]),
-            f"{statistics.fmean(r['cost']['memory_examples'] for r in rs):,.0f}",
-            fmt([r["cost"]["wall_time_s"] for r in rs], scale=1, digits=0),
+            name, g["scenario"].iloc[0], fmt(g["final_average"]),
+            *(fmt(f[t] for f in g["final"]) for t in tasks),
+            fmt(g["forgetting"]), fmt(g["learning_accuracy"]),
+            f"{statistics.fmean(g['memory_examples_total']):,.0f}",
+            fmt(g["wall_time_total_s"], scale=1, digits=0),
         ])
     return table(["strategy", "scenario", "final avg", *tasks, "forgetting", "learning acc",
                   "memory examples", "wall s"], rows)
 
 
-def references(records: list[dict]) -> str:
+def references(df: pd.DataFrame) -> str:
     """Per task: its majority-class score, the single-task (`independent`) score over the seeds,
     the gap, the bootstrap standard error, whether single-task fine-tuning learns it (more than
     2 SE above majority) in every seed, and whether it clears majority + 10 points on validation
@@ -159,10 +133,9 @@ def references(records: list[dict]) -> str:
     from benchmark.metrics import is_learned
 
     per_task: dict[str, list[tuple[dict, int]]] = defaultdict(list)
-    for r in records:
-        if r["run"]["strategy"] == "independent":
-            for j, task in enumerate(r["tasks"]):
-                per_task[task].append((r, j))
+    for r in df.loc[df["strategy"] == "independent", "record"]:
+        for j, task in enumerate(r["tasks"]):
+            per_task[task].append((r, j))
     rows = []
     for task, runs in per_task.items():
         row = [task, str(len(runs))]
@@ -182,11 +155,11 @@ def references(records: list[dict]) -> str:
     return table(head, rows)
 
 
-def tuned(records: list[dict]) -> str:
+def tuned(df: pd.DataFrame) -> str:
     """Default against tuned settings: one row per strategy, test scores over the seeds, with the
     tuned settings and the validation score that chose them."""
     groups: dict[str, dict[str, list[dict]]] = defaultdict(lambda: defaultdict(list))
-    for r in records:
+    for r in df["record"]:
         groups[r["run"]["strategy"]]["tuned" if r["run"].get("tuned") else "default"].append(r)
     rows = []
     for name, by in sorted(groups.items()):
@@ -202,33 +175,18 @@ def tuned(records: list[dict]) -> str:
                   "trials"], rows)
 
 
-def _count(v: float | None) -> str:
-    if v is None:
-        return "-"
-    for unit, size in (("M", 1e6), ("k", 1e3)):
-        if v >= size:
-            return f"{v / size:.3g}{unit}"
-    return f"{v:.0f}"
-
-
-def reference(records: list[dict]) -> str:
+def reference(df: pd.DataFrame) -> str:
     """The reference sweep: one row per strategy (settings as run), best normalised score first;
     raw and normalised final averages, forgetting and BWT with their 95% CIs over the seeds, what
     the strategy keeps per task, and the tasks single-task fine-tuning does not learn."""
-    from benchmark.leaderboard import run_row
-
     rows = []
-    groups = ranked(records, lambda r: r["run"]["strategy"])
-    for name, rs in sorted(groups, key=lambda kv: -statistics.fmean(
-            [r["metrics"].get("normalised_average") or 0.0 for r in kv[1]])):
-        flat = [run_row(r) for r in rs]
-        not_learned = sorted({t for f in flat for t in f["not_learned"].split(",") if t})
+    groups = ranked(df, df["strategy"])
+    for name, g in sorted(groups, key=lambda kv: -statistics.fmean(kv[1]["normalised_average"].fillna(0.0))):
+        not_learned = sorted({t for v in g["not_learned"] for t in v.split(",") if t})
         rows.append([
-            name, str(len(rs)), ci95([f["final_average"] for f in flat]),
-            ci95([f["normalised_average"] for f in flat]), ci95([f["forgetting"] for f in flat]),
-            ci95([f["bwt"] for f in flat]), _count(flat[0]["params_added_per_task"]),
-            _count(statistics.fmean(f["kept_per_task"] for f in flat)),
-            ", ".join(not_learned) or "-"])
+            name, str(len(g)), ci95(g["final_average"]), ci95(g["normalised_average"]),
+            ci95(g["forgetting"]), ci95(g["bwt"]), count(g["params_added_per_task"].iloc[0], ".3g"),
+            count(statistics.fmean(g["kept_per_task"]), ".3g"), ", ".join(not_learned) or "-"])
     return table(["strategy", "seeds", "final avg (test)", "normalised", "forgetting", "BWT",
                   "params added per task", "kept per task", "not learned"], rows)
 
@@ -250,15 +208,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("kind", choices=sorted(KINDS))
     p.add_argument("folders", nargs="+", help="folders of run JSONs")
     args = p.parse_args(argv)
-    records, summaries = [], []
-    for folder in args.folders:
-        loaded = load_runs(folder, warn=lambda m: print(f"warning: {m}", file=sys.stderr))
-        records += [record for _, record in loaded.runs]
-        summaries.append(f"{folder}: {loaded.summary()}")
-    if not records:
+    df, loaded = load_frames(args.folders, warn=lambda m: print(f"warning: {m}", file=sys.stderr))
+    summaries = [f"{folder}: {x.summary()}" for folder, x in zip(args.folders, loaded)]
+    if not len(df):
         print(f"error: no complete runs in {', '.join(args.folders)}", file=sys.stderr)
         return 2
-    print(KINDS[args.kind](records))
+    print(KINDS[args.kind](df))
     print(f"\n({'; '.join(summaries)})")
     return 0
 

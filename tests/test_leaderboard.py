@@ -10,7 +10,8 @@ import pytest
 from run_records import make_record, write
 
 from benchmark.__main__ import main
-from benchmark.leaderboard import aggregate, load_runs, runs_frame
+from benchmark.leaderboard import aggregate
+from benchmark.runs import load_runs
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -31,7 +32,7 @@ def metrics(final: float, forgetting: float | None = None, bwt: float | None = N
 
 def board_of(folder):
     loaded = load_runs(folder)
-    return aggregate(runs_frame(loaded.runs)), loaded
+    return aggregate(loaded.frame), loaded
 
 
 def test_means_and_stds_over_seeds_and_orders_are_the_hand_computed_ones(tmp_path):
@@ -45,7 +46,7 @@ def test_means_and_stds_over_seeds_and_orders_are_the_hand_computed_ones(tmp_pat
                                     metrics=metrics(final, forgets[seed, order], -forgets[seed, order]),
                                     params_per_task=50, backbone=10_000, wall_time_s=walls[seed, order]))
     board, loaded = board_of(tmp_path)
-    assert len(loaded.runs) == 4 and len(board) == 1
+    assert len(loaded.frame) == 4 and len(board) == 1
     row = board.iloc[0]
     assert (row["n_runs"], row["n_seeds"], row["n_orders"], row["seeds"]) == (4, 2, 2, "0,1")
     # mean 0.75; sample std sqrt(((.15^2 + .05^2) * 2) / 3)

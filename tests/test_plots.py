@@ -1,17 +1,13 @@
 """Figures from hand-written run JSONs: every figure is written, per stream and model, as a PNG."""
 
-import math
-
 import pytest
 from run_records import make_record, write
 
 from benchmark.__main__ import main
-from benchmark.leaderboard import load_runs, runs_frame
 from benchmark.plots import (
     _setting_slugs,
     _styles,
     forgetting_figure,
-    interval_half_width,
     pareto_figure,
     pareto_front,
     pareto_points,
@@ -19,6 +15,7 @@ from benchmark.plots import (
     plot_results,
     select_strategies,
 )
+from benchmark.runs import load_runs
 
 PNG = b"\x89PNG\r\n\x1a\n"
 
@@ -65,14 +62,6 @@ def test_per_run_heatmaps_and_standard_error(tmp_path):
     assert all(f.read_bytes().startswith(PNG) and f.stat().st_size > 5_000 for f in files)
 
 
-def test_interval_half_widths():
-    # values 1, 2, 3: standard deviation 1, standard error 1/sqrt(3), t(0.975, 2 dof) = 4.3027
-    assert interval_half_width([1, 2, 3], "se") == pytest.approx(1 / math.sqrt(3))
-    assert interval_half_width([1, 2, 3], "ci95") == pytest.approx(4.302653 / math.sqrt(3), rel=1e-5)
-    assert math.isnan(interval_half_width([5.0], "ci95"))
-    assert interval_half_width([1, float("nan"), 3], "se") == pytest.approx(1.0)
-
-
 def test_pareto_front_keeps_the_points_nothing_beats():
     params = [10, 10, 100, 1000, 50, 5000]
     scores = [60, 65, 64, 80, 70, 79]
@@ -113,7 +102,7 @@ def test_pareto_x_counts_parameters_state_and_replay_memory(tmp_path):
         write(runs, make_record("ewc", seed, params_per_task=600, state_floats=4_000_000))
         write(runs, make_record("replay", seed, params_per_task=600, memory_examples=400, memory_tokens=20_000))
         write(runs, make_record("joint", seed, params_per_task=600, plan=[[0, 1, 2, 3]]))
-    df = runs_frame(load_runs(runs).runs)
+    df = load_runs(runs).frame
     pts, refs = pareto_points(df)
     x = {config: kept for config, kept, *_ in pts}
     assert x == {"finetune": 600, "ewc": 600 + 4_000_000 / 4, "replay": 600 + 20_000 / 4}
@@ -128,7 +117,7 @@ def test_a_single_run_figure_says_so_and_labels_every_axis(tmp_path):
     runs = tmp_path / "runs"
     write(runs, make_record("finetune", 0))
     write(runs, make_record("adapters", 0, params_per_task=150_000))
-    df = runs_frame(load_runs(runs).runs)
+    df = load_runs(runs).frame
     styles = _styles(list(df["config"]))
     for fig in (pareto_figure(df, "t", styles), forgetting_figure(df, "t", styles)):
         shown = " ".join(texts(fig))
@@ -149,7 +138,7 @@ def test_strategies_metric_and_layout_choices(tmp_path, capsys):
     out = tmp_path / "figs"
     assert main(["plot", str(runs), "--out", str(out), "--strategies", "finetune,ewc", "--layout", "tasks"]) == 0
     assert len(list(out.iterdir())) == 4
-    df = runs_frame(load_runs(runs).runs)
+    df = load_runs(runs).frame
     assert set(select_strategies(df, ["finetune", "ewc"])["strategy"]) == {"finetune", "ewc"}
     assert parse_strategies("a,ewc (x=1, y=2),b") == ["a", "ewc (x=1, y=2)", "b"]
     capsys.readouterr()

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from benchmark import leaderboard, runconfig, runstore, schema
+from benchmark import runconfig, runs, runstore, schema
 from benchmark.runconfig import TRAINING, RunConfig, Since, option, resolve
 
 REPO = Path(__file__).resolve().parents[1]
@@ -79,9 +79,9 @@ def test_every_field_has_help_and_every_recorded_setting_is_compared_on_resume()
 
 
 def test_leaderboard_columns_are_the_metadata():
-    assert leaderboard.SETTING_KEYS == ["stream", "scenario", "tasks", "model", "max_train", "max_eval", "epochs",
+    assert runs.SETTING_KEYS == ["stream", "scenario", "tasks", "model", "max_train", "max_eval", "epochs",
                                         "batch_size", "max_length", "pooling", "precision"]
-    assert leaderboard.NOT_SETTINGS == ({"strategy", "strategy_config", "seed", "order", "fwt", "tuned",
+    assert runs.NOT_SETTINGS == ({"strategy", "strategy_config", "seed", "order", "fwt", "tuned",
                                          "evaluate_test"} | set(schema.RUN_PROVENANCE))
     # the schema's upgrader gives version-1 records the values runs had before the field existed
     assert schema.V1_RUN_DEFAULTS == {k: runconfig.absent_values()[k] for k in schema.V1_RUN_DEFAULTS}

@@ -413,7 +413,7 @@ def _paths(obj, prefix=()):
 
 def readers(record: dict, path: Path) -> None:
     """Everything that reads a validated run record."""
-    from benchmark import leaderboard, plots, reference, validate
+    from benchmark import plots, reference, runs, validate
 
     results.format_summary(record)
     reference.not_learned(record)
@@ -421,10 +421,10 @@ def readers(record: dict, path: Path) -> None:
     path.write_text(json.dumps(record))
     validate.check_record(path, path.parent)
     if record["status"] == "complete" and record["run"].get("evaluate_test") is not False:
-        leaderboard.run_row(record)
-        leaderboard._check_matrix(record)
-        leaderboard.attach_references([(path, record)])
-        plots._R(record)
+        runs.run_row(record)
+        runs.check_matrix(record)
+        runs.attach_references([(path, record)])
+        runs.runs_frame([(path, record)])
         plots._row_labels(record)
 
 
