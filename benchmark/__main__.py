@@ -299,9 +299,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
-    from benchmark.validate import cmd_validate as validate
+    from benchmark.validate import validate_folder
 
-    return validate(args)
+    return validate_folder(args.results)
 
 
 def cmd_tune(args: argparse.Namespace) -> int:
@@ -340,9 +340,48 @@ def cmd_tune(args: argparse.Namespace) -> int:
 
 
 def cmd_sweep(args: argparse.Namespace) -> int:
-    from benchmark.sweep import cmd_sweep as sweep
+    from benchmark.sweep import (
+        SweepResult,
+        grid_from_args,
+        plan,
+        run_status,
+        run_sweep,
+        submitit_executor,
+    )
 
-    return sweep(args)
+    if args.jobs < 1:
+        raise UsageError(f"--jobs must be >= 1, not {args.jobs}")
+    grid, base, cli_settings = grid_from_args(args)
+    runs = plan(grid, base, cli_settings)
+    out_dir = Path(base.output_dir)
+    print(f"sweep: {len(runs)} runs ({len(grid.strategies)} strategy settings x {len(grid.seeds)} "
+          f"seeds x {len(grid.orders)} orders) into {out_dir}")
+    if args.dry_run:
+        for item in runs:
+            status = run_status(item.path)
+            todo = {None: "new", "complete": "skip (complete)"}.get(status, f"resume ({status})")
+            print(f"  {item.label}: {todo} -> {item.path.name}")
+        return 0
+    executor = None
+    if args.executor == "submitit":
+        executor = submitit_executor(out_dir / "submitit", dict(
+            setting.split("=", 1) if "=" in setting else (setting, "") for setting in args.executor_settings))
+    elif args.executor_settings:
+        raise UsageError("--executor-set is for --executor submitit; give that too, or leave it out")
+    result = SweepResult()
+    try:
+        result = run_sweep(runs, result=result, jobs=args.jobs, executor=executor, imports=args.imports)
+    except KeyboardInterrupt:
+        print(f"sweep interrupted after {result.complete} complete, {result.skipped} skipped, "
+              f"{len(result.failed)} failed; run the same command again to continue")
+        return 130
+    print(f"sweep done: {result.complete} complete, {result.skipped} skipped (already complete), "
+          f"{len(result.failed)} failed; run JSONs in {out_dir}")
+    if result.failed:
+        print("failed: " + "; ".join(result.failed) + " (their JSONs hold the error; rerun to retry)")
+        return 1
+    print(f"next: python -m benchmark leaderboard {out_dir}")
+    return 0
 
 
 def _warn(message: str) -> None:

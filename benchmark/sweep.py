@@ -349,7 +349,8 @@ def plan(grid: Grid, base: RunConfig, cli_settings: dict[str, str] | None = None
     return runs
 
 
-def _status(path: Path) -> str | None:
+def run_status(path: Path) -> str | None:
+    """The status of the run JSON at `path`; None when there is none, "unreadable" when invalid."""
     from benchmark.results import read_run
 
     if not path.exists():
@@ -485,7 +486,7 @@ def run_sweep(runs: list[PlannedRun], echo: Callable[[str], None] = _echo,
     todo = []
     for i, item in enumerate(runs, 1):
         head = f"[{i:>{width}}/{len(runs)}] {item.label}"
-        before = _status(item.path)
+        before = run_status(item.path)
         if before == "complete":
             result.skipped += 1
             echo(f"{head}: skipped, already complete ({item.path.name})")
@@ -554,39 +555,3 @@ def run_sweep(runs: list[PlannedRun], echo: Callable[[str], None] = _echo,
                     summary, seconds = future.result()
                     report(head, item, before, seconds, summary)
     return result
-
-
-def cmd_sweep(args: argparse.Namespace) -> int:
-    if args.jobs < 1:
-        raise UsageError(f"--jobs must be >= 1, not {args.jobs}")
-    grid, base, cli_settings = grid_from_args(args)
-    runs = plan(grid, base, cli_settings)
-    out_dir = Path(base.output_dir)
-    print(f"sweep: {len(runs)} runs ({len(grid.strategies)} strategy settings x {len(grid.seeds)} "
-          f"seeds x {len(grid.orders)} orders) into {out_dir}")
-    if args.dry_run:
-        for item in runs:
-            status = _status(item.path)
-            todo = {None: "new", "complete": "skip (complete)"}.get(status, f"resume ({status})")
-            print(f"  {item.label}: {todo} -> {item.path.name}")
-        return 0
-    executor = None
-    if args.executor == "submitit":
-        executor = submitit_executor(out_dir / "submitit", dict(
-            setting.split("=", 1) if "=" in setting else (setting, "") for setting in args.executor_settings))
-    elif args.executor_settings:
-        raise UsageError("--executor-set is for --executor submitit; give that too, or leave it out")
-    result = SweepResult()
-    try:
-        result = run_sweep(runs, result=result, jobs=args.jobs, executor=executor, imports=args.imports)
-    except KeyboardInterrupt:
-        print(f"sweep interrupted after {result.complete} complete, {result.skipped} skipped, "
-              f"{len(result.failed)} failed; run the same command again to continue")
-        return 130
-    print(f"sweep done: {result.complete} complete, {result.skipped} skipped (already complete), "
-          f"{len(result.failed)} failed; run JSONs in {out_dir}")
-    if result.failed:
-        print("failed: " + "; ".join(result.failed) + " (their JSONs hold the error; rerun to retry)")
-        return 1
-    print(f"next: python -m benchmark leaderboard {out_dir}")
-    return 0

@@ -13,7 +13,6 @@ One line per problem, then a summary; exit 0 when clean, 1 when a problem was fo
 
 from __future__ import annotations
 
-import argparse
 import json
 import math
 import re
@@ -132,6 +131,3 @@ def validate_folder(root: str | Path, echo=print) -> int:
     echo(f"validate: {len(files)} run JSONs, {len(files) - bad} clean, {total} problems in {bad}")
     return 1 if bad else 0
 
-
-def cmd_validate(args: argparse.Namespace) -> int:
-    return validate_folder(args.results)
