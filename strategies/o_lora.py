@@ -42,9 +42,6 @@ class OLoraConfig(LoraStrategyConfig):  # LoRA's settings and their checks, othe
     lr: float = field(default=1e-3, metadata={"help": "AdamW learning rate (the released scripts' 1e-3)"})
     r: int = field(default=8, metadata={"help": "rank of each task's LoRA"})
     alpha: int = field(default=32, metadata={"help": "scale: the update is multiplied by alpha / r"})
-    dropout: float = field(default=0.1, metadata={"help": "dropout on the LoRA input"})
-    target_modules: str = field(
-        default="query,value", metadata={"help": "comma-separated module-name suffixes, or one regex"})
     orth_lambda: float = field(default=0.5, metadata={
         "help": "λ1: weight of the orthogonality penalty Σ|A_old A_new^T| (the paper's 0.5)"})
     l2_lambda: float = field(default=0.0, metadata={
