@@ -59,8 +59,9 @@ class MbPAConfig(StrategyConfig):
     adapt_lr: float = field(default=1e-3, metadata={"help": "learning rate of the local adaptation steps"})
     adapt_lambda: float = field(default=1e-3, metadata={"help": "λ_l: pull of the adapted weights to the trained ones"})
     adapt: str = field(default="all", metadata={
-        "help": "weights local adaptation changes: all (the paper's) or heads (the output layers only; "
-                "far cheaper)"})
+        "help": "weights local adaptation changes: all (the paper's) or heads (the output layers only: "
+                "the encoder's output for the memory is computed once per evaluated row, so the steps "
+                "cost almost nothing)"})
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -105,7 +106,12 @@ class MbPA(BaseStrategy):
             return super().batches(phase)
         return SparseReplayBatches(self, phase)
 
+    def before_task(self, phase: Phase) -> None:
+        super().before_task(phase)
+        self._pooled = None  # training changes the encoder: the memory's encodings are stale
+
     def after_task(self, phase: Phase) -> None:
+        self._pooled = None  # the memory grows below
         for task in phase.tasks:
             n = len(task.train)
             g = self.ctx.generator("write", task.index)
@@ -166,6 +172,32 @@ class MbPA(BaseStrategy):
         costs["local_adaptation_steps"] = costs.get("local_adaptation_steps", 0) + len(mine) * self.config.adapt_steps
         return preds
 
+    def memory_pooled(self, model, ctx) -> dict[int, torch.Tensor]:
+        """The current encoder's pooled output for every stored example, per task (adapt=heads).
+
+        Computed once and reused until the encoder or the memory changes (before_task and
+        after_task clear it): between phases only evaluation runs, and local adaptation of the
+        heads leaves the encoder as it is. Eval mode and no gradient, so each row equals the
+        encoder's output inside a local adaptation step up to the padding of its batch."""
+        if getattr(self, "_pooled", None) is None:
+            model.eval()
+            pooled = {}
+            with torch.no_grad():  # not inference_mode: the head steps backpropagate into these
+                for t, examples in self.memory_.tasks.items():
+                    out = torch.empty(len(examples), model.hidden_size, device=ctx.device)
+                    for idx in eval_order(examples.lengths, ctx.eval_batch_size):
+                        with ctx.autocast():
+                            out[idx] = model.encode(ctx.collate([(t, examples, idx)])).float()
+                    pooled[t] = out
+            self._pooled = pooled
+        return self._pooled
+
+    def neighbours_pooled(self, model, ctx, parts: list[tuple[int, list[int]]]) -> torch.Tensor:
+        """The neighbours' encodings in collate's row order (adapt=heads: the encoder is fixed, so
+        it is not run again in each of the L steps)."""
+        cache = self.memory_pooled(model, ctx)
+        return torch.cat([cache[t][rows] for t, rows in parts])
+
     def query(self, model, one: TaskData, neighbours: torch.Tensor, params: list, ctx, split: str) -> float:
         """Adapt `params` on the neighbours, predict the one query, restore `params` exactly."""
         from benchmark.evaluate import predict
@@ -173,7 +205,9 @@ class MbPA(BaseStrategy):
         by_task: dict[int, list[int]] = {}
         for task, row in self.slots_[neighbours].tolist():
             by_task.setdefault(task, []).append(row)
-        batch = ctx.collate([(t, self.memory_.tasks[t], rows) for t, rows in sorted(by_task.items())])
+        parts = sorted(by_task.items())
+        batch = ctx.collate([(t, self.memory_.tasks[t], rows) for t, rows in parts])
+        pooled = self.neighbours_pooled(model, ctx, parts) if self.config.adapt == "heads" else None
         base = [p.detach().clone() for p in params]
         optimizer = torch.optim.SGD(params, lr=self.config.adapt_lr)
         model.eval()  # deterministic steps (no dropout)
@@ -181,7 +215,7 @@ class MbPA(BaseStrategy):
             with torch.enable_grad():
                 for _ in range(self.config.adapt_steps):
                     with ctx.autocast():
-                        loss = model.loss(batch)
+                        loss = model.loss(batch, pooled)
                     pull = sum(((p - b) ** 2).sum() for p, b in zip(params, base))
                     optimizer.zero_grad(set_to_none=True)
                     # this process's own query: no ctx.backward, whose gradients are shared

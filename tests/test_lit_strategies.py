@@ -6,6 +6,7 @@ weights unchanged after each query."""
 
 import dataclasses
 
+import numpy as np
 import pytest
 import torch
 
@@ -142,3 +143,44 @@ def test_mbpa_local_adaptation_leaves_the_stored_weights_unchanged_after_each_qu
     assert len(shifts) == len(task.test) and min(shifts) > 0  # each query did move the weights
     assert torch.equal(strategy.keys_, keys)
     assert preds.shape == (len(task.test),)
+
+
+def test_mbpa_heads_adaptation_encodes_the_memory_once_and_steps_as_if_it_ran_the_encoder(make_small_config,
+                                                                                         monkeypatch):
+    """adapt=heads reuses the memory's encodings: same adapted heads and predictions as running the
+    (fixed) encoder inside every step, with far fewer encoder calls."""
+    from strategies.mbpa import MbPA
+
+    cfg = make_small_config(strategy="mbpa", tasks=["small_red", "small_blue"],
+                            strategy_config={"lr": "3e-3", "adapt_steps": "5", "neighbours": "8",
+                                             "adapt_lr": "1e-1", "adapt": "heads"})
+    record, runner = trained(cfg)
+    strategy, model = runner.strategy, runner.model
+    task = dataclasses.replace(runner.tasks[1], test=runner.tasks[1].test.subset(range(8)))
+    stored = {k: v.clone() for k, v in model.state_dict().items()}
+    calls, shifts = [], []
+    encode, query = type(model).encode, MbPA.query
+
+    def counted(self, batch):
+        calls.append(len(batch))
+        return encode(self, batch)
+
+    def shifted(self, *args, **kwargs):
+        out = query(self, *args, **kwargs)
+        shifts.append(self.last_shift)
+        return out
+
+    monkeypatch.setattr(type(model), "encode", counted)
+    monkeypatch.setattr(MbPA, "query", shifted)
+    strategy._pooled = None
+    cached = strategy.predict(model, task, runner.ctx, "test")
+    cached_calls, cached_shifts = sum(calls), list(shifts)
+    calls.clear(), shifts.clear()
+    monkeypatch.setattr(MbPA, "neighbours_pooled", lambda self, *a: None)  # the encoder inside each step
+    direct = strategy.predict(model, task, runner.ctx, "test")
+    assert np.array_equal(cached, direct)
+    assert np.allclose(cached_shifts, shifts, rtol=1e-4, atol=1e-9) and min(shifts) > 0
+    # the memory once (96 rows) plus each query and its keys, against K rows x L steps per query
+    assert cached_calls < sum(calls) / 2, (cached_calls, sum(calls))
+    for name, value in model.state_dict().items():
+        assert torch.equal(value, stored[name]), f"{name} changed"
