@@ -45,7 +45,7 @@ from typing import Any
 from benchmark.config import _convert, as_setting
 from benchmark.errors import UsageError
 from benchmark.formatting import mean_std
-from benchmark.runconfig import RunConfig, config_values, grid_keys
+from benchmark.runconfig import RunConfig, cap_spec, config_values, grid_keys, split_caps
 
 GRID_KEYS = ("strategies", "seeds", "orders", "settings")
 EXECUTORS = ("local", "submitit")
@@ -205,6 +205,17 @@ def load_orders_file(path: str | Path) -> list[OrderSpec]:
     return specs
 
 
+def _caps_entry(where: str, key: str, value: str | dict) -> dict[str, Any]:
+    """A grid's per-task caps: "1000,rte=250" as `--max-train` takes them, or a table
+    {rte = 250, cola = 0}; as RunConfig's max_* and max_*_by_task."""
+    text = value if isinstance(value, str) else ",".join(f"{k}={v}" for k, v in value.items())
+    try:
+        default, per_task = split_caps(cap_spec(text))
+    except argparse.ArgumentTypeError as exc:
+        raise UsageError(f"{where}: {key}: {exc}") from None
+    return ({key: default} if default is not None else {}) | {f"{key}_by_task": per_task}
+
+
 def load_grid(path: str | Path) -> Grid:
     """Read and check a grid file (TOML or YAML); every problem is a one-line UsageError. Run
     options are coerced as `--set` values are (benchmark.config._convert): "1000" is 1000."""
@@ -227,7 +238,9 @@ def load_grid(path: str | Path) -> Grid:
     hints = typing.get_type_hints(RunConfig) | {"lr": float | None}
     grid = Grid()
     for key in run_keys:
-        if key in data:
+        if key in ("max_train", "max_eval") and isinstance(data.get(key), (str, dict)):
+            grid.run.update(_caps_entry(where, key, data[key]))  # per-task caps, as on the command line
+        elif key in data:
             try:
                 grid.run[key] = _convert(key, hints[key], data[key])
             except UsageError as exc:

@@ -164,6 +164,18 @@ def test_grid_file_with_variants_and_command_line_overrides(tmp_path, name, text
     assert {resolve(r.config).strategy_config.warmup_ratio for r in runs} == {0.2}
 
 
+@pytest.mark.parametrize("caps", ['"100,rte=50,mrpc=0"', "{rte = 50, mrpc = 0}"])
+def test_grid_file_takes_per_task_caps_as_the_command_line_does(tmp_path, caps):
+    (tmp_path / "g.toml").write_text(f'stream = "glue-small"\nmax_train = {caps}\nmax_eval = "sst2=20"\n')
+    (cfg,) = [r.config for r in planned(["--grid", str(tmp_path / "g.toml")])]
+    assert cfg.max_train_by_task == {"rte": 50, "mrpc": 0} and cfg.max_eval_by_task == {"sst2": 20}
+    assert cfg.max_train == (100 if caps.startswith('"') else None) and cfg.max_eval is None
+    same = planned(["--stream", "glue-small", "--max-train", caps.strip('"{}').replace(" ", ""),
+                    "--max-eval", "sst2=20"]) if caps.startswith('"') else None
+    if same:  # the same run as the command line's caps
+        assert same[0].run_id == planned(["--grid", str(tmp_path / "g.toml")])[0].run_id
+
+
 def test_toml_and_yaml_give_the_same_run_ids(tmp_path):
     (tmp_path / "g.toml").write_text(GRID_TOML)
     (tmp_path / "g.yaml").write_text(GRID_YAML)
@@ -184,6 +196,7 @@ def test_toml_and_yaml_give_the_same_run_ids(tmp_path):
         ("[strategies.no-such-strategy]\n", "unknown strategy 'no-such-strategy'"),
         ('orders = ["sideways"]\n', "has no order 'sideways'"),
         ("stream = [\n", "cannot parse it"),
+        ('max_train = "rte=-1"\n', "max_train: 'rte=-1' is not a cap"),
     ],
 )
 def test_bad_grid_files_are_one_line_and_exit_2(tmp_path, capsys, text, message):
