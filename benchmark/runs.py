@@ -91,6 +91,8 @@ def load_runs(folder: str | Path, warn: Callable[[str], None] | None = None) -> 
             warn(message)
 
     for path in sorted(folder.rglob("*.json")):
+        if "checkpoints" in path.relative_to(folder).parts[:-1]:
+            continue  # a resumable run's phase checkpoints (benchmark.runstore), not run records
         try:
             record = read_run(path)
         except (ValueError, OSError) as exc:

@@ -186,9 +186,41 @@ def reference(df: pd.DataFrame) -> str:
         rows.append([
             name, str(len(g)), ci95(g["final_average"]), ci95(g["normalised_average"]),
             ci95(g["forgetting"]), ci95(g["bwt"]), count(g["params_added_per_task"].iloc[0], ".3g"),
-            count(statistics.fmean(g["kept_per_task"]), ".3g"), ", ".join(not_learned) or "-"])
-    return table(["strategy", "seeds", "final avg (test)", "normalised", "forgetting", "BWT",
-                  "params added per task", "kept per task", "not learned"], rows)
+            count(statistics.fmean(g["kept_per_task"]), ".3g"), f"{statistics.fmean(g['cpu_time_total_s']):,.0f}",
+            ", ".join(not_learned) or "-"])
+    out = table(["strategy", "seeds", "final avg (test)", "normalised", "forgetting", "BWT",
+                 "params added per task", "kept per task", "CPU s per run", "not learned"], rows)
+    return f"{out}\n\n{sweep_cost(df)}"
+
+
+def sweep_cost(df: pd.DataFrame) -> str:
+    """What the runs cost together: CPU time (the processes' own, whatever the machine's load)
+    and wall time (which depends on what else ran)."""
+    cpu, wall = df["cpu_time_total_s"].sum(), df["wall_time_total_s"].sum()
+    return (f"{len(df)} runs: {cpu / 3600:.2f} CPU-hours, {wall / 3600:.2f} hours of wall time "
+            f"summed over the runs (runs in parallel overlap)")
+
+
+def reference_tasks(df: pd.DataFrame) -> str:
+    """Each task's score after the last task (x100, mean over the seeds), with its score when it was
+    just learned and the single-task run's, per strategy in the reference table's order: where a
+    strategy loses, and which tasks it does not learn."""
+    tasks = list(dict.fromkeys(t for r in df["record"] for t in r["tasks"]))
+    rows = []
+    groups = ranked(df, df["strategy"])
+    for name, g in sorted(groups, key=lambda kv: -statistics.fmean(kv[1]["normalised_average"].fillna(0.0))):
+        cells = []
+        for task in tasks:
+            final, learned = [], []
+            for r in g["record"]:
+                if task in r["tasks"]:
+                    j = r["tasks"].index(task)
+                    final.append(r["R"][-1][j])
+                    learned.append(r["R"][min(j, len(r["R"]) - 1)][j])
+            cells.append(f"{100 * statistics.fmean(final):.1f} ({100 * statistics.fmean(learned):.1f})"
+                         if final else "-")
+        rows.append([name, str(len(g)), *cells])
+    return table(["strategy", "seeds", *(f"{t}: final (just learned)" for t in tasks)], rows)
 
 
 def _is_float(v) -> bool:
@@ -200,7 +232,7 @@ def _is_float(v) -> bool:
 
 
 KINDS = {"glue-small": glue_small, "samplers": samplers, "mtl-add": mtl_add, "text5": text5,
-         "references": references, "tuned": tuned, "reference": reference}
+         "references": references, "tuned": tuned, "reference": reference, "reference-tasks": reference_tasks}
 
 
 def main(argv: list[str] | None = None) -> int:

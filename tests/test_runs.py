@@ -17,6 +17,9 @@ def test_a_row_per_complete_run_with_its_matrix_final_row_and_record(tmp_path):
     trial["R_val"], trial["R_val_metrics"], trial["R"], trial["R_metrics"] = trial["R"], trial["R_metrics"], [], []
     write(tmp_path, trial)
     write(tmp_path, make_record("ewc", 1, status="interrupted"))
+    # a run in progress keeps its phase checkpoints beside it: not runs, and no warning
+    (tmp_path / "checkpoints" / "ewc_s1").mkdir(parents=True)
+    (tmp_path / "checkpoints" / "ewc_s1" / "phase-1.json").write_text('{"phase": 1}')
     warnings = []
     loaded = load_runs(tmp_path, warnings.append)
     assert len(loaded.frame) == 1 and dict(loaded.incomplete) == {"validation-only (tuning)": 1, "interrupted": 1}
