@@ -248,7 +248,11 @@ for _stream in [
     # O-LoRA's released data (CL_Benchmark/): 1,000 training examples per class drawn at random,
     # all of CB and COPA; test 7,600 examples per task or the whole evaluation split when smaller.
     # docs/data.md gives the source of every number.
+    # Also class-incremental (33 classes in one output, no task id at test): the papers' T5 keeps
+    # the task's instruction but shares its output vocabulary across tasks, which sits between the
+    # two scenarios; per-task heads (task-incremental) protect old tasks more than it does.
     Stream("standard-cl", STANDARD_CL_ORDERS["1"], orders=STANDARD_CL_ORDERS, fixed_sizes=True,
+           scenarios=("task-incremental", "class-incremental"),
            max_train_by_task={t: LIT_SIZES[t][0] for t in STANDARD_CL_ORDERS["1"]},
            max_eval_by_task={t: LIT_SIZES[t][1] for t in STANDARD_CL_ORDERS["1"]},
            description="the 4-task standard CL benchmark: DBpedia, Amazon, Yahoo, AG News; "

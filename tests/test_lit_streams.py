@@ -131,6 +131,20 @@ def test_partial_data_runs_on_what_is_there(lit_folder, tiny_model, tmp_path, ca
     assert sizes == {"dbpedia": (70, 28), "amazon": (40, 20), "yahoo": (40, 20)}
 
 
+def test_standard_cl_runs_class_incremental_over_its_33_classes(lit_folder, tiny_model, tmp_path):
+    from benchmark.runner import Runner
+
+    cfg = RunConfig(strategy="finetune", stream="standard-cl", scenario="class-incremental",
+                    data_dir=str(lit_folder), model=str(tiny_model), batch_size=16, max_length=32, val_size=0,
+                    output_dir=str(tmp_path), progress=False, max_train=8, max_eval=4,
+                    tasks=["dbpedia", "amazon", "yahoo"])
+    runner = Runner(cfg)
+    record = runner.run()
+    assert record["run"]["scenario"] == "class-incremental" and runner.model.shared_output
+    assert runner.model.num_classes == 14 + 5 + 10  # disjoint label spaces, one output
+    assert len(record["R"]) == 3 and all(0.0 <= x <= 1.0 for x in record["R"][-1])
+
+
 def test_superglue_specs_read_hub_shaped_folders(lit_folder, tiny_model):
     from transformers import AutoTokenizer
 
