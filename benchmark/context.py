@@ -189,8 +189,22 @@ def set_seed(seed: int) -> None:
     torch.manual_seed(seed)
 
 
+def reset_peak_memory() -> None:
+    """Start the peak counts of `peak_memory_mb` afresh, so a run's peak is its own: a sweep's
+    worker process (`sweep --jobs`) runs one run after another, and ru_maxrss would otherwise carry
+    the largest earlier run into every later one (measured: an EWC run recorded a coreset-replay
+    run's 4.4 GB from its first phase). Linux resets the peak RSS when "5" is written to
+    /proc/self/clear_refs (proc(5), kernel 4.0+); elsewhere the peak stays the process's."""
+    try:
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")
+    except OSError:
+        pass
+
+
 def peak_memory_mb(device: torch.device) -> dict[str, float]:
-    # ru_maxrss is in KiB on Linux: the process's peak resident memory so far.
+    # ru_maxrss is in KiB on Linux: the peak resident memory since `reset_peak_memory` (or the
+    # process's start).
     out = {"peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
     if device.type == "cuda":
         out["peak_gpu_mb"] = torch.cuda.max_memory_allocated(device) / 2**20

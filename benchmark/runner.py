@@ -36,6 +36,7 @@ from benchmark.context import (
     RunContext,
     StreamData,
     peak_memory_mb,
+    reset_peak_memory,
     set_seed,
 )
 from benchmark.data import Batch, TaskData
@@ -233,6 +234,7 @@ class Runner:
         if existing is not None and existing["status"] == "complete":
             log(f"run {self.run_id} is already complete: {self.path}")
             return existing
+        reset_peak_memory()  # the run's own peak, not an earlier run's in this process
         self._load()
         self.parallel.barrier()  # every process has read the run's files before the main one writes
         try:

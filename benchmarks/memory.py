@@ -1,7 +1,7 @@
 """Peak resident memory of a run and where it goes: the libraries, the model, the data, the
 optimiser, the strategy's state, and the rest (activations and the allocator's retained pages).
 
-    python benchmarks/memory.py                                # the default run and EWC, small caps
+    python benchmarks/memory.py --data-dir ../shared/data      # the default run and EWC, small caps
     python benchmarks/memory.py --strategies finetune --max-train 1000 --max-eval 500
     python benchmarks/memory.py --model tiny --max-train 64 --max-eval 32           # seconds
 
@@ -12,13 +12,18 @@ examples, the `datasets` tables, the tokenizer), then the run; at its end the op
 last phase's AdamW moments) and the strategy's kept state (`state_floats` x 4 bytes) are counted
 from their tensors, and the peak (ru_maxrss) minus everything named is the rest: activations and
 gradients of a step, evaluation batches, and memory the allocator keeps after freeing it. Numbers
-are MiB. It measures; it changes nothing.
+are MiB; `cpu_s` is the process's CPU seconds (all threads), so a setting that trades time for
+memory shows both. Glibc's allocator reads MALLOC_* environment variables (mallopt(3)), which the
+child processes inherit: run the script once with and once without them for a before/after table.
+The embedded data holds only the stream's own caps, so smaller caps need --data-dir (or the Hub).
+It measures; it changes nothing.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import resource
 import subprocess
 import sys
@@ -52,8 +57,8 @@ def measure(args: argparse.Namespace) -> dict:
 
     libraries = rss_mb() - start
     cfg = RunConfig(strategy=args.strategy, stream=args.stream, model=args.model, max_train=args.max_train,
-                    max_eval=args.max_eval, max_length=args.max_length, val_size=0, progress=False,
-                    output_dir=args.output_dir)
+                    max_eval=args.max_eval, max_length=args.max_length, progress=False,
+                    output_dir=args.output_dir, data_dir=args.data_dir)
     runner = Runner(cfg)
     loaded: dict[str, float] = {}
     load = runner._load
@@ -72,7 +77,7 @@ def measure(args: argparse.Namespace) -> dict:
                if isinstance(v, torch.Tensor)]
     out = {"strategy": args.strategy, "baseline": start, "libraries": libraries, **loaded,
            "optimizer": tensor_mb(moments), "strategy_state": record["cost"]["state_floats"] * 4 / MIB,
-           "peak": peak_mb()}
+           "peak": peak_mb(), "cpu_s": sum(resource.getrusage(resource.RUSAGE_SELF)[:2])}
     out["rest"] = out["peak"] - sum(out[k] for k in ("baseline", "libraries", "model", "data", "optimizer",
                                                      "strategy_state"))
     return out
@@ -86,6 +91,8 @@ def main() -> None:
     p.add_argument("--max-train", type=int, default=200)
     p.add_argument("--max-eval", type=int, default=100)
     p.add_argument("--max-length", type=int, default=128)
+    p.add_argument("--data-dir", default=None, help="Hub-shaped data mirrors (default: $CMTBENCH_DATA_DIR, "
+                   "else the embedded data, which holds the stream's caps only)")
     p.add_argument("--one", default=None, help=argparse.SUPPRESS)  # internal: measure one strategy
     p.add_argument("--output-dir", default=None, help=argparse.SUPPRESS)
     args = p.parse_args()
@@ -103,12 +110,14 @@ def main() -> None:
             cmd = [sys.executable, __file__, "--one", name, "--output-dir", str(Path(tmp) / f"runs{i}"),
                    "--stream", args.stream, "--model", args.model, "--max-train", str(args.max_train),
                    "--max-eval", str(args.max_eval), "--max-length", str(args.max_length)]
+            cmd += ["--data-dir", args.data_dir] if args.data_dir else []
             done = subprocess.run(cmd, capture_output=True, text=True)
             if done.returncode:
                 sys.exit(f"{name}: {done.stderr.strip().splitlines()[-1]}")
             rows.append(json.loads(done.stdout.strip().splitlines()[-1]))
-    keys = ["baseline", "libraries", "model", "data", "optimizer", "strategy_state", "rest", "peak"]
-    print(f"peak RSS and its parts, MiB ({args.stream}, {args.max_train} train / {args.max_eval} test per task)")
+    keys = ["baseline", "libraries", "model", "data", "optimizer", "strategy_state", "rest", "peak", "cpu_s"]
+    malloc = " ".join(f"{k}={v}" for k, v in sorted(os.environ.items()) if k.startswith("MALLOC_")) or "glibc defaults"
+    print(f"peak RSS and its parts, MiB ({args.stream}, {args.max_train} train / {args.max_eval} test per task; {malloc})")
     print(f"{'strategy':<16}" + "".join(f"{k:>15}" for k in keys))
     for r in rows:
         print(f"{r['strategy']:<16}" + "".join(f"{r[k]:>15.0f}" for k in keys))

@@ -1,7 +1,10 @@
 """The runner end to end on the synthetic stream: R, learning, accounting, determinism, resume."""
 
 import json
+import os
+import resource
 
+import numpy as np
 import pytest
 from conftest import interrupt_in_phase
 
@@ -154,3 +157,13 @@ def test_kept_state_is_declared_and_a_modules_floats_count():
     assert set(state) == {"declared", "old_"}  # the old convention still saved, and named in a warning
     assert any("kept = ('old_',)" in str(w.message) for w in caught)
     assert count_floats({"teacher": torch.nn.Linear(3, 2)}) == 3 * 2 + 2
+
+
+@pytest.mark.skipif(not os.access("/proc/self/clear_refs", os.W_OK), reason="Linux: the peak RSS can be reset")
+def test_a_run_records_its_own_peak_not_an_earlier_one_of_the_process(make_config):
+    # a sweep worker runs one run after another: an earlier, larger peak must not be recorded
+    big = np.ones(800 * 2**20 // 8)  # touched: 800 MiB resident, then freed (mmapped: returned)
+    del big
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    record = run(make_config())
+    assert record["cost"]["peak_rss_mb"] < before - 400
