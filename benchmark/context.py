@@ -8,6 +8,7 @@ import contextlib
 import hashlib
 import math
 import resource
+import sys
 from collections.abc import Callable, Iterable, Iterator, Sequence, Sized
 from dataclasses import dataclass, field
 
@@ -204,8 +205,9 @@ def reset_peak_memory() -> None:
 
 def peak_memory_mb(device: torch.device) -> dict[str, float]:
     # ru_maxrss is in KiB on Linux: the peak resident memory since `reset_peak_memory` (or the
-    # process's start).
-    out = {"peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+    # process's start); macOS gives bytes (getrusage(2) there).
+    unit = 2**20 if sys.platform == "darwin" else 1024
+    out = {"peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / unit}
     if device.type == "cuda":
         out["peak_gpu_mb"] = torch.cuda.max_memory_allocated(device) / 2**20
     return out
