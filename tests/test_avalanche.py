@@ -79,7 +79,7 @@ def test_avalanche_scores_a_model_as_cmtbench_does(tiny_model, small_tasks):
     from avalanche.training.supervised import Naive
 
     from benchmark import data
-    from benchmark.context import RunContext
+    from benchmark.context import Budget, RunContext, StreamData
     from benchmark.evaluate import evaluate
     from benchmark.interop.avalanche import as_avalanche_benchmark, avalanche_model
     from benchmark.model import MultiTaskModel, load_pretrained
@@ -91,8 +91,8 @@ def test_avalanche_scores_a_model_as_cmtbench_does(tiny_model, small_tasks):
     model = MultiTaskModel(encoder)
     for t in tasks:
         model.add_task(t.spec, t.index, seed=0)
-    ctx = RunContext(0, 1, 8, 8, torch.device("cpu"), "fp32", tok.pad_token_id, tasks, "task-incremental",
-                     show_progress=False)
+    ctx = RunContext(0, StreamData(tasks, tok.pad_token_id, "task-incremental"),
+                     Budget(epochs=1, batch_size=8, eval_batch_size=8), show_progress=False)
     ours = [evaluate(model, t, ctx, "test")["accuracy"] for t in tasks]
     net = avalanche_model(model, "task-incremental")
     evaluator = EvaluationPlugin(accuracy_metrics(experience=True), loggers=[])

@@ -12,9 +12,11 @@ padding) into (B, 4, L): ids, attention mask, token types, stream position.
 learning, cmtbench's runner everything else. Each hook runs the matching part of Avalanche's own
 training template (`SupervisedTemplate.train`):
 
-    before_task  Avalanche's before_training and before_training_exp: dataset adaptation (the
-                 replay buffer, GDumb's memory, Cumulative's union), its data loader, its plugins
-    batches      Avalanche's data loader, epoch by epoch (the runner counts what it trains on)
+    batches      Avalanche's before_training and before_training_exp: dataset adaptation (the
+                 replay buffer, GDumb's memory, Cumulative's union), its data loader, its
+                 plugins; then that data loader, epoch by epoch (the runner asks for the
+                 batches before before_task and counts what it trains on)
+    before_task  cmtbench's optimiser and schedule over those batches
     train_step   one iteration of Avalanche's `training_epoch`: forward, criterion and plugin
                  penalties, backward, gradient projection (GEM, A-GEM), optimiser step
     after_task   after_training_exp (importances, teacher copy, buffer update), after_training
@@ -386,7 +388,7 @@ class AvalancheStrategy(BaseStrategy):
                            plugins=[Schedule()], evaluator=EvaluationPlugin(loggers=[]),
                            **arguments(self.config))
         self.pending = None
-        self._loader = None
+        self._loader = self._prepared = None
 
     def _experience(self, phase: Phase):
         if len(phase.tasks) == 1:
@@ -404,7 +406,10 @@ class AvalancheStrategy(BaseStrategy):
         exp.current_experience = phase.index
         return exp
 
-    def before_task(self, phase: Phase) -> None:
+    def _prepare(self, phase: Phase) -> None:
+        """Avalanche's before-training work for the phase (dataset adaptation, data loader,
+        plugins); its data loader gives the phase its batches, so `batches` runs it (the runner
+        asks for them before `before_task`)."""
         avl = self.avl
         avl.is_training, avl._stop_training = True, False
         avl.experience = self._experience(phase)
@@ -417,9 +422,13 @@ class AvalancheStrategy(BaseStrategy):
         if avl.model is not self.net:  # GDumb restarts from a copy of the initial model
             self._adopt(avl.model)
             avl.model = self.net
-        self._loader = avl.dataloader
+        self._loader, self._prepared = avl.dataloader, phase
+
+    def before_task(self, phase: Phase) -> None:
+        if self._prepared is not phase:  # resume_phase: no batches were asked for
+            self._prepare(phase)
         self.configure_optimizer(phase)  # cmtbench's AdamW + schedule over this phase's batches
-        avl.optimizer = self.optimizer
+        self.avl.optimizer = self.optimizer
 
     def _adopt(self, copy: torch.nn.Module) -> None:
         """Load a model copy Avalanche made (GDumb's initial model) into the runner's model in
@@ -439,6 +448,7 @@ class AvalancheStrategy(BaseStrategy):
                         p.copy_(q)
 
     def batches(self, phase: Phase) -> _Batches:
+        self._prepare(phase)
         return _Batches(self, self._loader, self.ctx.epochs, self.ctx.steps)
 
     def train_step(self, batch: Batch) -> float:
@@ -458,7 +468,7 @@ class AvalancheStrategy(BaseStrategy):
         avl._after_training()
         avl._train_cleanup()
         avl.is_training = False
-        self._loader = self.pending = None
+        self._loader = self.pending = self._prepared = None
 
     def make_optimizer(self, groups: list[dict[str, Any]]) -> torch.optim.Optimizer:
         return torch.optim.AdamW(groups, lr=self.config.lr)
