@@ -29,7 +29,7 @@ from typing import ClassVar
 import numpy as np
 import torch
 
-from benchmark.data import Batch, Examples, TaskData, collate, eval_order
+from benchmark.data import Batch, Examples, TaskData, eval_order
 from benchmark.errors import UsageError
 from data_selection.memory import ReplayMemory
 from strategies.base import (
@@ -98,6 +98,7 @@ class MbPA(BaseStrategy):
         self.memory_ = ReplayMemory()
         self.keys_ = torch.zeros(0, model.hidden_size)  # one row per stored example, in `slots_` order
         self.slots_ = torch.zeros(0, 2, dtype=torch.long)  # (task index, row in its stored examples)
+        self._pooled: dict[int, torch.Tensor] | None = None  # memory_pooled's cache (adapt=heads)
         ctx.predictor = self.predict
 
     # -- training: sparse experience replay ----------------------------------------------------
@@ -122,15 +123,20 @@ class MbPA(BaseStrategy):
             rows = torch.stack([torch.full((len(stored),), task.index), torch.arange(len(stored))], 1)
             self.slots_ = torch.cat([self.slots_, rows])
 
-    @torch.inference_mode()
+    def encode(self, net, examples: Examples, task_index: int) -> torch.Tensor:
+        """`net`'s pooled output for every example, in order (float32, on the run's device), in
+        evaluation batches. No gradient, but not inference_mode: the head steps of adapt=heads
+        backpropagate into these."""
+        out = torch.empty(len(examples), net.hidden_size, device=self.ctx.device)
+        with torch.no_grad():
+            for idx in eval_order(examples.lengths, self.ctx.eval_batch_size):
+                with self.ctx.autocast():
+                    out[idx] = net.encode(self.ctx.collate([(task_index, examples, idx)])).float()
+        return out
+
     def keys(self, examples: Examples) -> torch.Tensor:
         """Key-network representations of `examples` (float32, on the CPU)."""
-        out = torch.empty(len(examples), self.model.hidden_size)
-        for idx in eval_order(examples.lengths, self.ctx.eval_batch_size):
-            batch = collate([(0, examples, idx)], self.ctx.pad_id).to(self.ctx.device)
-            with self.ctx.autocast():
-                out[idx] = self._keys_net.encode(batch).float().cpu()
-        return out
+        return self.encode(self._keys_net, examples, 0).cpu()
 
     # -- test time: local adaptation ---------------------------------------------------------
     def predict(self, model, task: TaskData, ctx, split: str) -> np.ndarray:
@@ -172,30 +178,22 @@ class MbPA(BaseStrategy):
         costs["local_adaptation_steps"] = costs.get("local_adaptation_steps", 0) + len(mine) * self.config.adapt_steps
         return preds
 
-    def memory_pooled(self, model, ctx) -> dict[int, torch.Tensor]:
+    def memory_pooled(self, model) -> dict[int, torch.Tensor]:
         """The current encoder's pooled output for every stored example, per task (adapt=heads).
 
         Computed once and reused until the encoder or the memory changes (before_task and
         after_task clear it): between phases only evaluation runs, and local adaptation of the
         heads leaves the encoder as it is. Eval mode and no gradient, so each row equals the
         encoder's output inside a local adaptation step up to the padding of its batch."""
-        if getattr(self, "_pooled", None) is None:
+        if self._pooled is None:
             model.eval()
-            pooled = {}
-            with torch.no_grad():  # not inference_mode: the head steps backpropagate into these
-                for t, examples in self.memory_.tasks.items():
-                    out = torch.empty(len(examples), model.hidden_size, device=ctx.device)
-                    for idx in eval_order(examples.lengths, ctx.eval_batch_size):
-                        with ctx.autocast():
-                            out[idx] = model.encode(ctx.collate([(t, examples, idx)])).float()
-                    pooled[t] = out
-            self._pooled = pooled
+            self._pooled = {t: self.encode(model, examples, t) for t, examples in self.memory_.tasks.items()}
         return self._pooled
 
     def neighbours_pooled(self, model, ctx, parts: list[tuple[int, list[int]]]) -> torch.Tensor:
         """The neighbours' encodings in collate's row order (adapt=heads: the encoder is fixed, so
         it is not run again in each of the L steps)."""
-        cache = self.memory_pooled(model, ctx)
+        cache = self.memory_pooled(model)
         return torch.cat([cache[t][rows] for t, rows in parts])
 
     def query(self, model, one: TaskData, neighbours: torch.Tensor, params: list, ctx, split: str) -> float:
