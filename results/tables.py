@@ -175,13 +175,18 @@ def tuned(df: pd.DataFrame) -> str:
                   "trials"], rows)
 
 
+def by_normalised(df: pd.DataFrame) -> list[tuple[str, pd.DataFrame]]:
+    """The runs grouped by strategy, best mean normalised score first (the reference tables' order)."""
+    return sorted(ranked(df, df["strategy"]),
+                  key=lambda kv: -statistics.fmean(kv[1]["normalised_average"].fillna(0.0)))
+
+
 def reference(df: pd.DataFrame) -> str:
     """The reference sweep: one row per strategy (settings as run), best normalised score first;
     raw and normalised final averages, forgetting and BWT with their 95% CIs over the seeds, what
     the strategy keeps per task, and the tasks single-task fine-tuning does not learn."""
     rows = []
-    groups = ranked(df, df["strategy"])
-    for name, g in sorted(groups, key=lambda kv: -statistics.fmean(kv[1]["normalised_average"].fillna(0.0))):
+    for name, g in by_normalised(df):
         not_learned = sorted({t for v in g["not_learned"] for t in v.split(",") if t})
         rows.append([
             name, str(len(g)), ci95(g["final_average"]), ci95(g["normalised_average"]),
@@ -207,8 +212,7 @@ def reference_tasks(df: pd.DataFrame) -> str:
     strategy loses, and which tasks it does not learn."""
     tasks = list(dict.fromkeys(t for r in df["record"] for t in r["tasks"]))
     rows = []
-    groups = ranked(df, df["strategy"])
-    for name, g in sorted(groups, key=lambda kv: -statistics.fmean(kv[1]["normalised_average"].fillna(0.0))):
+    for name, g in by_normalised(df):
         cells = []
         for task in tasks:
             final, learned = [], []
@@ -216,7 +220,7 @@ def reference_tasks(df: pd.DataFrame) -> str:
                 if task in r["tasks"]:
                     j = r["tasks"].index(task)
                     final.append(r["R"][-1][j])
-                    learned.append(r["R"][min(j, len(r["R"]) - 1)][j])
+                    learned.append(r["R"][r["learned_in_phase"][j]][j])
             cells.append(f"{100 * statistics.fmean(final):.1f} ({100 * statistics.fmean(learned):.1f})"
                          if final else "-")
         rows.append([name, str(len(g)), *cells])

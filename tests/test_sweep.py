@@ -164,16 +164,17 @@ def test_grid_file_with_variants_and_command_line_overrides(tmp_path, name, text
     assert {resolve(r.config).strategy_config.warmup_ratio for r in runs} == {0.2}
 
 
-@pytest.mark.parametrize("caps", ['"100,rte=50,mrpc=0"', "{rte = 50, mrpc = 0}"])
-def test_grid_file_takes_per_task_caps_as_the_command_line_does(tmp_path, caps):
+@pytest.mark.parametrize("caps, cli, default", [('"100,rte=50,mrpc=0"', "100,rte=50,mrpc=0", 100),
+                                                ("{rte = 50, mrpc = 0}", "rte=50,mrpc=0", None)])
+def test_grid_file_takes_per_task_caps_as_the_command_line_does(tmp_path, caps, cli, default):
     (tmp_path / "g.toml").write_text(f'stream = "glue-small"\nmax_train = {caps}\nmax_eval = "sst2=20"\n')
-    (cfg,) = [r.config for r in planned(["--grid", str(tmp_path / "g.toml")])]
+    (run,) = planned(["--grid", str(tmp_path / "g.toml")])
+    cfg = run.config
     assert cfg.max_train_by_task == {"rte": 50, "mrpc": 0} and cfg.max_eval_by_task == {"sst2": 20}
-    assert cfg.max_train == (100 if caps.startswith('"') else None) and cfg.max_eval is None
-    same = planned(["--stream", "glue-small", "--max-train", caps.strip('"{}').replace(" ", ""),
-                    "--max-eval", "sst2=20"]) if caps.startswith('"') else None
-    if same:  # the same run as the command line's caps
-        assert same[0].run_id == planned(["--grid", str(tmp_path / "g.toml")])[0].run_id
+    assert cfg.max_train == default and cfg.max_eval is None
+    # the same run as the command line's caps
+    (same,) = planned(["--stream", "glue-small", "--max-train", cli, "--max-eval", "sst2=20"])
+    assert same.run_id == run.run_id
 
 
 def test_toml_and_yaml_give_the_same_run_ids(tmp_path):
