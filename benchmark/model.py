@@ -57,7 +57,7 @@ def load_pretrained(name: str):
     return tokenizer, encoder
 
 
-def enable_gradient_checkpointing(model: "MultiTaskModel", name: str) -> None:
+def enable_gradient_checkpointing(model: MultiTaskModel, name: str) -> None:
     """Recompute each encoder layer in backward instead of keeping its activations (transformers'
     own checkpointing of its layers), with the model running as the same task in the recomputation
     as in the forward: per-task patches read `active_task`, which is back to its old value by the
@@ -82,7 +82,7 @@ def enable_gradient_checkpointing(model: "MultiTaskModel", name: str) -> None:
         encoder.disable_input_require_grads()
 
 
-def _state(model: "MultiTaskModel") -> list[tuple[object, dict]]:
+def _state(model: MultiTaskModel) -> list[tuple[object, dict]]:
     return [(o, {k: getattr(o, k, None) for k in o.transient}) for o in model.call_state]
 
 
@@ -91,7 +91,7 @@ def _restore(state: list[tuple[object, dict]]) -> None:
         vars(o).update(values)
 
 
-def _as_in_forward(model: "MultiTaskModel"):
+def _as_in_forward(model: MultiTaskModel):
     """The recomputation context of one checkpointed layer: the task and the hooks' per-call state
     of the forward that ran it (taken now), put back as they were afterwards."""
     task, forward = model.active_task, _state(model)
