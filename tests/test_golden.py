@@ -56,9 +56,13 @@ def test_golden_R_with_gradient_checkpointing(make_config, strategy, monkeypatch
     assert {"R": record["R"], "final_average": record["metrics"]["final_average"]} == want
 
 
+SLOW = pytest.mark.slow  # more strategies, for `-m slow`: the default suite keeps one of each kind of hook
+
+
 @pytest.mark.parametrize("strategy,settings", [
-    ("lora", {}), ("pals", {}), ("pals", {"mtl_tasks": 2}), ("task-conditioned", {}),
-    ("progressive-prompts", {}), ("independent", {"mtl_tasks": 2}), ("ia3", {}), ("agem", {}), ("lwf", {})])
+    ("lora", {}), ("pals", {}), ("pals", {"mtl_tasks": 2}), ("independent", {"mtl_tasks": 2}),
+    pytest.param("task-conditioned", {}, marks=SLOW), pytest.param("progressive-prompts", {}, marks=SLOW),
+    pytest.param("ia3", {}, marks=SLOW), pytest.param("agem", {}, marks=SLOW), pytest.param("lwf", {}, marks=SLOW)])
 def test_gradient_checkpointing_keeps_scores(make_config, strategy, settings):
     """The other ways a strategy reaches into the encoder (peft's LoRA, hooks that keep per-call state
     between a layer's forward and its recomputation, prompts, a copy of the encoder per task; with
