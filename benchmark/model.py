@@ -57,6 +57,58 @@ def load_pretrained(name: str):
     return tokenizer, encoder
 
 
+def enable_gradient_checkpointing(model: MultiTaskModel, name: str) -> None:
+    """Recompute each encoder layer in backward instead of keeping its activations (transformers'
+    own checkpointing of its layers), with the model running as the same task in the recomputation
+    as in the forward: per-task patches read `active_task`, which is back to its old value by the
+    time backward runs. Non-reentrant, which is the form that takes such a context and computes
+    gradients for a layer whose input needs none (every layer of a frozen backbone with patches)."""
+    encoder = model.encoder
+    if not getattr(encoder, "supports_gradient_checkpointing", False):
+        raise UsageError(f"model {name!r} ({type(encoder).__name__}) does not support gradient "
+                         "checkpointing; run without --gradient-checkpointing")
+
+    def contexts():  # a function, not a bound method: deep copies of the encoder share it
+        return contextlib.nullcontext(), _as_in_forward(model)
+
+    kwargs = {"use_reentrant": False, "context_fn": contexts}
+    if hasattr(encoder, "activation_checkpointing_enable"):  # transformers 5.x; older: the deprecated name
+        encoder.activation_checkpointing_enable(activation_checkpointing_kwargs=kwargs)
+    else:
+        encoder.gradient_checkpointing_enable(gradient_checkpointing_kwargs=kwargs)
+    if hasattr(encoder, "_require_grads_hook"):
+        # transformers also makes the embeddings' output require grad, which only the reentrant form
+        # needs; with it, a frozen backbone would backpropagate through every layer for nothing
+        encoder.disable_input_require_grads()
+
+
+def _state(model: MultiTaskModel) -> list[tuple[object, dict]]:
+    return [(o, {k: getattr(o, k, None) for k in o.transient}) for o in model.call_state]
+
+
+def _restore(state: list[tuple[object, dict]]) -> None:
+    for o, values in state:
+        vars(o).update(values)
+
+
+def _as_in_forward(model: MultiTaskModel):
+    """The recomputation context of one checkpointed layer: the task and the hooks' per-call state
+    of the forward that ran it (taken now), put back as they were afterwards."""
+    task, forward = model.active_task, _state(model)
+
+    @contextlib.contextmanager
+    def recompute() -> Iterator[None]:
+        now = _state(model)
+        _restore(forward)
+        try:
+            with model.task(task):
+                yield
+        finally:
+            _restore(now)
+
+    return recompute()
+
+
 def head_init_generator(seed: int, task_index: int) -> torch.Generator:
     # Each head's initial weights depend only on (seed, task position), so the "fresh head" used to
     # score an unseen task (forward transfer) is the head that task later starts from.
@@ -97,6 +149,9 @@ class MultiTaskModel(nn.Module):
         self.offsets: dict[int, int] = {}  # shared output: task index -> its first class
         self.route_by_task = False
         self.active_task: int | None = None
+        # objects whose `transient` attributes hold per-call state (a strategy's hooks): a layer
+        # recomputed under --gradient-checkpointing sees them as they were in its forward
+        self.call_state: list = []
         # per-task copies of the whole encoder (the `independent` strategy): with `route_by_task`,
         # task t runs task_encoders[str(t)] when it has one, else the shared encoder
         self.task_encoders = nn.ModuleDict()

@@ -181,6 +181,10 @@ class RunConfig:
                             "CPUs with AMX) or, on a GPU, fp16 with a loss scaler; default fp32",
                             flag=Flag("--precision", TRAINING, {"choices": ["fp32", "bf16", "fp16"]}),
                             leaderboard="column")
+    gradient_checkpointing: bool = option(
+        False, "keep only each encoder layer's input for backward and recompute the layer there: "
+        "less activation memory for a second forward pass of each layer (docs/performance.md); the same "
+        "scores, since the recomputation replays the dropout masks", flag=TRAINING, identity=False, leaderboard=None)
     seed: int = option(0, "seed for sampling, initialisation and random orders", flag=WHAT,
                        leaderboard=None, grid=False)
     tuned: str | None = option(

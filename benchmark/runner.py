@@ -46,6 +46,7 @@ from benchmark.model import (
     MultiTaskModel,
     added_by_module,
     added_params,
+    enable_gradient_checkpointing,
     load_pretrained,
     param_snapshot,
 )
@@ -135,6 +136,8 @@ class Runner:
         set_seed(self.cfg.seed)
         self.model = MultiTaskModel(encoder, self.cfg.pooling,
                                     shared_output=r.scenario != "task-incremental").to(device)
+        if self.cfg.gradient_checkpointing:
+            enable_gradient_checkpointing(self.model, self.cfg.model)
         self.backbone_params = sum(p.numel() for _, p in self.model.backbone_parameters())
         self.strategy = r.strategy_cls(r.strategy_config)
         pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0

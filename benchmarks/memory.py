@@ -4,6 +4,7 @@ optimiser, the strategy's state, and the rest (activations and the allocator's r
     python benchmarks/memory.py --data-dir ../shared/data      # the default run and EWC, small caps
     python benchmarks/memory.py --strategies finetune --max-train 1000 --max-eval 500
     python benchmarks/memory.py --model tiny --max-train 64 --max-eval 32           # seconds
+    python benchmarks/memory.py --data-dir ../shared/data --gradient-checkpointing   # layers recomputed
 
 Each strategy runs in its own process (this script calls itself), so each peak is its own. In
 the process: RSS after importing torch and transformers (libraries), after the runner loaded the
@@ -58,7 +59,8 @@ def measure(args: argparse.Namespace) -> dict:
     libraries = rss_mb() - start
     cfg = RunConfig(strategy=args.strategy, stream=args.stream, model=args.model, max_train=args.max_train,
                     max_eval=args.max_eval, max_length=args.max_length, progress=False,
-                    output_dir=args.output_dir, data_dir=args.data_dir)
+                    output_dir=args.output_dir, data_dir=args.data_dir,
+                    gradient_checkpointing=args.gradient_checkpointing)
     runner = Runner(cfg)
     loaded: dict[str, float] = {}
     load = runner._load
@@ -93,6 +95,8 @@ def main() -> None:
     p.add_argument("--max-length", type=int, default=128)
     p.add_argument("--data-dir", default=None, help="Hub-shaped data mirrors (default: $CMTBENCH_DATA_DIR, "
                    "else the embedded data, which holds the stream's caps only)")
+    p.add_argument("--gradient-checkpointing", action="store_true",
+                   help="recompute each encoder layer in backward (the run option of that name)")
     p.add_argument("--one", default=None, help=argparse.SUPPRESS)  # internal: measure one strategy
     p.add_argument("--output-dir", default=None, help=argparse.SUPPRESS)
     args = p.parse_args()
@@ -111,13 +115,16 @@ def main() -> None:
                    "--stream", args.stream, "--model", args.model, "--max-train", str(args.max_train),
                    "--max-eval", str(args.max_eval), "--max-length", str(args.max_length)]
             cmd += ["--data-dir", args.data_dir] if args.data_dir else []
+            cmd += ["--gradient-checkpointing"] if args.gradient_checkpointing else []
             done = subprocess.run(cmd, capture_output=True, text=True)
             if done.returncode:
                 sys.exit(f"{name}: {done.stderr.strip().splitlines()[-1]}")
             rows.append(json.loads(done.stdout.strip().splitlines()[-1]))
     keys = ["baseline", "libraries", "model", "data", "optimizer", "strategy_state", "rest", "peak", "cpu_s"]
     malloc = " ".join(f"{k}={v}" for k, v in sorted(os.environ.items()) if k.startswith("MALLOC_")) or "glibc defaults"
-    print(f"peak RSS and its parts, MiB ({args.stream}, {args.max_train} train / {args.max_eval} test per task; {malloc})")
+    checkpointing = "; gradient checkpointing" if args.gradient_checkpointing else ""
+    print(f"peak RSS and its parts, MiB ({args.stream}, {args.max_train} train / {args.max_eval} test per task; "
+          f"{malloc}{checkpointing})")
     print(f"{'strategy':<16}" + "".join(f"{k:>15}" for k in keys))
     for r in rows:
         print(f"{r['strategy']:<16}" + "".join(f"{r[k]:>15.0f}" for k in keys))

@@ -72,6 +72,8 @@ class TaskHook:
 
     def __init__(self, model: MultiTaskModel) -> None:
         self.model = model  # a plain attribute: the hook is no module, so no cycle of submodules
+        if self.transient:
+            model.call_state.append(self)  # what a layer recomputed in backward must see again
 
     def patch(self) -> nn.ModuleDict | None:
         task, patches = self.model.active_task, getattr(self.model, PATCHES)

@@ -6,6 +6,7 @@ import math
 
 import numpy as np
 import pytest
+import torch
 from conftest import interrupt_in_phase
 
 pytest.importorskip("avalanche")
@@ -73,7 +74,6 @@ def test_the_benchmark_has_task_labels_and_pads_each_batch_to_its_longest_text(t
 def test_avalanche_scores_a_model_as_cmtbench_does(tiny_model, small_tasks):
     # the same model, scored by Avalanche's evaluation loop on the test stream and by cmtbench's
     # evaluator: the same accuracy per task (the datasets, padding and head routing agree)
-    import torch
     from avalanche.evaluation.metrics import accuracy_metrics
     from avalanche.training.plugins import EvaluationPlugin
     from avalanche.training.supervised import Naive
@@ -146,3 +146,18 @@ def test_a_stateful_strategy_refuses_resume_and_naive_resumes(two_tasks, monkeyp
 def test_a_regression_task_is_refused_in_one_line(make_small_config):
     with pytest.raises(UsageError, match="'small_count' is a regression task"):
         run(make_small_config(strategy="avalanche:Naive"))
+
+
+def test_synaptic_intelligence_keeps_copies_and_a_nonzero_importance(two_tasks):
+    """Avalanche 0.6's SI kept views of the live weights on a CPU, so its path integral summed
+    zeros and its penalty was exactly 0 (benchmark/interop/avalanche.py): its anchor must be a copy,
+    not the parameter's own storage, and the importance must be nonzero."""
+    runner = Runner(two_tasks("SI", strategy_config={"si_lambda": "100"}))
+    record = runner.run()
+    (si,) = [p for p in runner.strategy.avl.plugins if type(p).__name__ == "SynapticIntelligencePlugin"]
+    anchor, importance = si.ewc_data
+    params = dict(runner.strategy.net.named_parameters())
+    shared = [n for n in anchor if n in params and n.startswith("net.encoder.")]
+    assert shared and record["status"] == "complete"
+    assert all(anchor[n].data.data_ptr() != params[n].data_ptr() for n in shared)
+    assert sum(float(importance[n].data.abs().sum()) for n in shared) > 0

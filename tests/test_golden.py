@@ -36,3 +36,39 @@ def test_golden_R(make_config, strategy):
         path.write_text(json.dumps(got, indent=1) + "\n")
     want = json.loads(path.read_text())
     assert got == want  # exact: the same code on the same data must give the same floats
+
+
+@pytest.mark.parametrize("strategy", sorted(CASES))
+def test_golden_R_with_gradient_checkpointing(make_config, strategy, monkeypatch):
+    """--gradient-checkpointing recomputes every encoder layer in backward and must give the pinned
+    floats exactly: the tiny model has dropout, so this also checks that the masks are replayed, and
+    adapters (a frozen backbone with patches inside its layers) that gradients still reach them."""
+    import transformers.modeling_utils as modeling
+
+    calls = []
+    checkpoint = modeling.checkpoint  # what transformers' layers checkpoint with
+    monkeypatch.setattr(modeling, "checkpoint", lambda *a, **k: calls.append(1) or checkpoint(*a, **k))
+    cfg = make_config(strategy=strategy, strategy_config={"lr": "3e-3", **CASES[strategy]}, epochs=1,
+                      gradient_checkpointing=True)
+    record = run(cfg)
+    assert calls  # the layers were checkpointed
+    want = json.loads((GOLDEN / f"{strategy}.json").read_text())
+    assert {"R": record["R"], "final_average": record["metrics"]["final_average"]} == want
+
+
+SLOW = pytest.mark.slow  # more strategies, for `-m slow`: the default suite keeps one of each kind of hook
+
+
+@pytest.mark.parametrize("strategy,settings", [
+    ("lora", {}), ("pals", {}), ("pals", {"mtl_tasks": 2}), ("independent", {"mtl_tasks": 2}),
+    pytest.param("task-conditioned", {}, marks=SLOW), pytest.param("progressive-prompts", {}, marks=SLOW),
+    pytest.param("ia3", {}, marks=SLOW), pytest.param("agem", {}, marks=SLOW), pytest.param("lwf", {}, marks=SLOW)])
+def test_gradient_checkpointing_keeps_scores(make_config, strategy, settings):
+    """The other ways a strategy reaches into the encoder (peft's LoRA, hooks that keep per-call state
+    between a layer's forward and its recomputation, prompts, a copy of the encoder per task; with
+    --mtl-tasks the encoder runs once per task of a batch before one backward) and the ones that take
+    extra backward passes (A-GEM's reference gradient, LwF's teacher): the same R with the layers
+    recomputed."""
+    records = [run(make_config(strategy=strategy, epochs=1, gradient_checkpointing=on,
+                               output_dir=f"runs-{on}", **settings)) for on in (False, True)]
+    assert records[0]["R"] == records[1]["R"]

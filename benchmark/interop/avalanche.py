@@ -62,7 +62,33 @@ def import_avalanche():
     with warnings.catch_warnings():  # "no QP solver found": GEM needs only quadprog (in the extra)
         warnings.simplefilter("ignore")
         import avalanche
+    _si_stores_copies()
     return avalanche
+
+
+def _si_stores_copies() -> None:
+    """Avalanche 0.6's Synaptic Intelligence keeps `param.detach().cpu().flatten()` as its anchor,
+    its weights before and after a step and its gradient. On a GPU `.cpu()` copies; on a CPU it
+    returns the parameter itself, so each of these is a view of the live tensor: the anchor moves
+    with the weights, every step adds grad x 0 to the path integral, and the penalty is exactly 0
+    (SI trains as Naive, to the last digit). Stored copies give SI as written, on any device."""
+    from avalanche.training.plugins import SynapticIntelligencePlugin as SI
+
+    if getattr(SI, "cmtbench_copies", False):
+        return
+
+    @torch.no_grad()
+    def extract_weights(model, target, excluded_parameters) -> None:
+        for name, param in SI.allowed_parameters(model, excluded_parameters):
+            target[name].data = param.detach().flatten().cpu().clone()
+
+    @torch.no_grad()
+    def extract_grad(model, target, excluded_parameters) -> None:
+        for name, param in SI.allowed_parameters(model, excluded_parameters):
+            target[name].data = param.grad.detach().flatten().cpu().clone()
+
+    SI.extract_weights, SI.extract_grad = staticmethod(extract_weights), staticmethod(extract_grad)
+    SI.cmtbench_copies = True
 
 
 # -- the stream as an Avalanche benchmark --------------------------------------------------------
