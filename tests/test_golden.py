@@ -63,12 +63,12 @@ SLOW = pytest.mark.slow  # more strategies, for `-m slow`: the default suite kee
     ("lora", {}), ("pals", {}), ("pals", {"mtl_tasks": 2}), ("independent", {"mtl_tasks": 2}),
     pytest.param("task-conditioned", {}, marks=SLOW), pytest.param("progressive-prompts", {}, marks=SLOW),
     pytest.param("ia3", {}, marks=SLOW), pytest.param("agem", {}, marks=SLOW), pytest.param("lwf", {}, marks=SLOW)])
-def test_gradient_checkpointing_keeps_scores(make_config, strategy, settings):
+def test_gradient_checkpointing_keeps_scores(make_config, strategy, settings, tmp_path):
     """The other ways a strategy reaches into the encoder (peft's LoRA, hooks that keep per-call state
     between a layer's forward and its recomputation, prompts, a copy of the encoder per task; with
     --mtl-tasks the encoder runs once per task of a batch before one backward) and the ones that take
     extra backward passes (A-GEM's reference gradient, LwF's teacher): the same R with the layers
     recomputed."""
     records = [run(make_config(strategy=strategy, epochs=1, gradient_checkpointing=on,
-                               output_dir=f"runs-{on}", **settings)) for on in (False, True)]
+                               output_dir=str(tmp_path / f"runs-{on}"), **settings)) for on in (False, True)]
     assert records[0]["R"] == records[1]["R"]
