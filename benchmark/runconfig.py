@@ -184,7 +184,8 @@ class RunConfig:
     gradient_checkpointing: bool = option(
         False, "keep only each encoder layer's input for backward and recompute the layer there: "
         "less activation memory for a second forward pass of each layer (docs/performance.md); the same "
-        "scores, since the recomputation replays the dropout masks", flag=TRAINING, identity=False, leaderboard=None)
+        "scores, since the recomputation replays the dropout masks", flag=TRAINING, identity=False, leaderboard=None,
+        since=Since("gradient checkpointing", False))
     seed: int = option(0, "seed for sampling, initialisation and random orders", flag=WHAT,
                        leaderboard=None, grid=False)
     tuned: str | None = option(

@@ -82,7 +82,7 @@ def test_leaderboard_columns_are_the_metadata():
     assert runs.SETTING_KEYS == ["stream", "scenario", "tasks", "model", "max_train", "max_eval", "epochs",
                                         "batch_size", "max_length", "pooling", "precision"]
     assert runs.NOT_SETTINGS == ({"strategy", "strategy_config", "seed", "order", "fwt", "tuned",
-                                         "evaluate_test"} | set(schema.RUN_PROVENANCE))
+                                         "evaluate_test", "gradient_checkpointing"} | set(schema.RUN_PROVENANCE))
     # the schema's upgrader gives version-1 records the values runs had before the field existed
     assert schema.V1_RUN_DEFAULTS == {k: runconfig.absent_values()[k] for k in schema.V1_RUN_DEFAULTS}
 
