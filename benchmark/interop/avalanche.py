@@ -80,12 +80,12 @@ def _si_stores_copies() -> None:
     @torch.no_grad()
     def extract_weights(model, target, excluded_parameters) -> None:
         for name, param in SI.allowed_parameters(model, excluded_parameters):
-            target[name].data = param.detach().flatten().cpu().clone()
+            target[name].data = param.detach().flatten().to("cpu", copy=True)
 
     @torch.no_grad()
     def extract_grad(model, target, excluded_parameters) -> None:
         for name, param in SI.allowed_parameters(model, excluded_parameters):
-            target[name].data = param.grad.detach().flatten().cpu().clone()
+            target[name].data = param.grad.detach().flatten().to("cpu", copy=True)
 
     SI.extract_weights, SI.extract_grad = staticmethod(extract_weights), staticmethod(extract_grad)
     SI.cmtbench_copies = True
