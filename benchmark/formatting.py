@@ -2,6 +2,7 @@
 leaderboard, the figures and results/tables.py, so a count or a score reads the same everywhere.
 
     count(22_600_000) -> "22.6M"    count(2414, ".3g") -> "2.41k"    count(674) -> "674"
+    significant(100.0) -> "100"     significant(0.0107) -> "0.011"
     mean_std(0.712, 0.013) -> "71.2 ± 1.3"        (scores x100)
     fmt([0.70, 0.72, 0.74]) -> "72.0 ± 2.0"       (mean ± std over the runs)
     ci95([0.70, 0.72, 0.74]) -> "72.0 ± 5.0"      (mean ± 95% confidence interval)
@@ -38,6 +39,14 @@ def count(v: float | None, digits: str = ".1f", small: str = ".0f") -> str:
 def number(v: float | None, spec: str = ".0f") -> str:
     """`v` in the format `spec`; '-' for a missing value."""
     return "-" if missing(v) else f"{v:{spec}}"
+
+
+def significant(v: float | None, digits: int = 2) -> str:
+    """`v` to `digits` significant digits, never in exponent form (100, 2.7, 0.011, 0.000012:
+    format's "g" would print 100 as 1e+02); '-' for a missing value."""
+    if missing(v):
+        return "-"
+    return np.format_float_positional(v, precision=digits, unique=False, fractional=False, trim="-")
 
 
 def mean_std(mean: float | None, spread: float | None = None, scale: float = 100.0, digits: int = 1) -> str:

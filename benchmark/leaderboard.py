@@ -19,7 +19,7 @@ from pathlib import Path
 import pandas as pd
 
 from benchmark.config import model_name
-from benchmark.formatting import count, markdown_table, mean_std, missing, number
+from benchmark.formatting import count, markdown_table, mean_std, missing, number, significant
 from benchmark.runs import VALUES, LoadedRuns, complete_runs, setting_keys
 
 
@@ -85,7 +85,7 @@ def display_frame(board: pd.DataFrame) -> pd.DataFrame:
         "params added total": board["params_added_total_mean"].map(count),
         "params added per task": board["params_added_per_task_mean"].map(count),
         # 674 of 22.6M is 0.003, not 0.00
-        "% backbone per task": board["params_added_per_task_pct_mean"].map(lambda v: number(v, ".2g")),
+        "% backbone per task": board["params_added_per_task_pct_mean"].map(significant),
         "state floats total": board["state_floats_total_mean"].map(count),
         "memory examples total": board["memory_examples_total_mean"].map(count),
         "kept per task": board["kept_per_task_mean"].map(count),

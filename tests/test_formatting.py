@@ -5,7 +5,7 @@ import math
 
 import pytest
 
-from benchmark.formatting import count, fmt, interval_half_width, markdown_table, mean_std, missing
+from benchmark.formatting import count, fmt, interval_half_width, markdown_table, mean_std, missing, significant
 
 
 @pytest.mark.parametrize("value, args, expected", [
@@ -22,6 +22,20 @@ from benchmark.formatting import count, fmt, interval_half_width, markdown_table
 ])
 def test_counts_take_a_suffix(value, args, expected):
     assert count(value, *args) == expected
+
+
+@pytest.mark.parametrize("value, expected", [
+    (100.0, "100"),  # independent's copy of the backbone per task: "g" would print 1e+02
+    (0.01066, "0.011"),
+    (2.694, "2.7"),
+    (12.34, "12"),
+    (0.0000123, "0.000012"),
+    (0.0, "0"),
+    (None, "-"),
+    (float("nan"), "-"),
+])
+def test_significant_digits_never_take_an_exponent(value, expected):
+    assert significant(value) == expected
 
 
 def test_mean_and_spread_are_scaled_and_a_missing_part_is_left_out():
