@@ -199,6 +199,9 @@ def tune(base, *, trials: int, seeds: list[int], objective: str = "final_average
         echo(f"study {name!r}: {done} of {trials} trials done; running {trials - done} more")
         study.optimize(objective_fn, n_trials=trials - done, gc_after_trial=True)
     best = study.best_trial
+    from optuna.trial import TrialState
+
+    complete = sum(t.state == TrialState.COMPLETE for t in study.trials)
     if not math.isfinite(best.value):
         raise UsageError(f"every trial of study {name!r} failed; widen or move the search space")
     return {
@@ -209,7 +212,8 @@ def tune(base, *, trials: int, seeds: list[int], objective: str = "final_average
             "objective": f"validation {objective}",
             "value": best.value,
             "trial": best.number,
-            "trials": len(study.trials),
+            "trials": complete,  # trials that ran to the end; a killed one stays RUNNING in the storage
+            "trials_unfinished": len(study.trials) - complete or None,
             "strategy": base.strategy,
             "stream": resolved.stream,
             "tasks": resolved.tasks,

@@ -44,7 +44,7 @@ def test_tune_never_reads_test_and_writes_the_chosen_settings(tune_args, tmp_pat
     assert splits and set(splits) == {"validation"}
     tuned = tomllib.loads((tmp_path / "tuned.toml").read_text())["finetune"]
     study = tuned["_study"]
-    assert 1e-5 <= tuned["lr"] <= 1e-3 and study["trials"] == 3
+    assert 1e-5 <= tuned["lr"] <= 1e-3 and study["trials"] == 3 and "trials_unfinished" not in study
     assert study["objective"] == "validation final_average" and study["tasks"] == ["syn_guard"]
     assert "/" not in study["storage"].removeprefix("sqlite:///")  # no path of this machine
     runs = [json.loads(p.read_text()) for p in (tmp_path / "tuning" / "runs").glob("*.json")]
@@ -92,6 +92,18 @@ def test_grid_tries_every_point_once_and_keeps_the_best(tune_args, tmp_path, cap
     out = capsys.readouterr().out
     assert "4 of 6 trials done; running 2 more" in out and out.count("-> validation") == 2
     assert len(list((tmp_path / "tuning" / "runs").glob("*.json"))) == 6
+
+
+def test_a_killed_trial_is_not_counted_as_a_trial_of_the_study(tune_args, tmp_path):
+    import optuna
+
+    storage = f"sqlite:///{tmp_path / 'study.db'}"
+    assert main(["tune", *tune_args, "--storage", storage, "--grid", "lr=1e-4"]) == 0
+    name = tomllib.loads((tmp_path / "tuned.toml").read_text())["finetune"]["_study"]["name"]
+    optuna.load_study(study_name=name, storage=storage).ask()  # a trial started, never finished
+    assert main(["tune", *tune_args, "--storage", storage, "--grid", "lr=1e-4,1e-3"]) == 0
+    study = tomllib.loads((tmp_path / "tuned.toml").read_text())["finetune"]["_study"]
+    assert study["trials"] == 2 and study["trials_unfinished"] == 1
 
 
 def test_fixed_settings_enter_the_table_and_share_from_copies_them(tune_args, tmp_path, capsys):
