@@ -2,9 +2,9 @@
 # The reference sweep on the default stream (mixed4, embedded data: no data folder needed):
 # every strategy with settings tuned on validation (a table in results/tuned/mixed4_minilm.toml,
 # made by results/scripts/mixed4-tuning.sh) x seeds 0-4, two runs at a time with one thread each,
-# seed-major (every strategy at seed 0 first). Strategies registered after the tuning
-# (progressive-prompts, o-lora, mbpa) and the avalanche:* wrappers are left out until they are
-# tuned here: a reference row must not run at untuned settings. STRATEGIES=a,b overrides the list.
+# seed-major (every strategy at seed 0 first). The avalanche:* wrappers are left out: they are an
+# interop check against the native strategies (docs/avalanche.md, untuned), not reference rows.
+# STRATEGIES=a,b overrides the list.
 # Resumable: rerun to continue; complete runs are skipped. Then:
 #   python results/tables.py reference results/runs/mixed4
 set -euo pipefail

@@ -66,13 +66,25 @@ patches() {
   grid pals lr 3e-4,1e-3,3e-3
 }
 
+# Strategies registered after the first tuning, each on the same budget (three grid points, grown
+# once past an edge): progressive-prompts and o-lora tune their lr (a frozen backbone, as the
+# patches), o-lora at the released λ1; mbpa trains its backbone at finetune's lr and tunes the lr
+# of its local adaptation, with adapt=heads: the paper's adaptation of every weight costs L x K
+# forward/backward passes per test example (hours per evaluation on a CPU, docs/strategies.md).
+later() {
+  grid progressive-prompts lr 3e-3,1e-2,3e-2
+  grid o-lora lr 1e-3,3e-3,1e-2
+  grid mbpa adapt_lr 1e-3,1e-2,1e-1 --set lr="$(lr_of finetune)" adapt=heads
+}
+
 case "${1:-both}" in
   full-backbone) full_backbone ;;
   patches) patches ;;
+  later) later ;;
   both)
     export OMP_NUM_THREADS=1 OMP_WAIT_POLICY=PASSIVE
     full_backbone > results/tuning/mixed4/full-backbone.log 2>&1 &
     patches > results/tuning/mixed4/patches.log 2>&1 &
     wait ;;
-  *) echo "usage: $0 [full-backbone|patches|both]" >&2; exit 2 ;;
+  *) echo "usage: $0 [full-backbone|patches|both|later]" >&2; exit 2 ;;
 esac
