@@ -5,7 +5,15 @@ import math
 
 import pytest
 
-from benchmark.formatting import count, fmt, interval_half_width, markdown_table, mean_std, missing, significant
+from benchmark.formatting import (
+    count,
+    fmt,
+    interval_half_width,
+    markdown_table,
+    mean_std,
+    missing,
+    significant,
+)
 
 
 @pytest.mark.parametrize("value, args, expected", [

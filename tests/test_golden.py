@@ -2,6 +2,13 @@
 pinned in tests/golden/. A change that is meant to leave the numbers alone (a refactor, a new
 record field, a new option at its default) must pass this unchanged.
 
+Accuracies (a count of right predictions over a count of examples) must match exactly; the one
+continuous score, the regression task's correlation, to 1e-6 relative: torch picks its matrix
+kernels by the CPU's instruction set, so the float32 predictions may move in their last bit from
+one machine to another (the files, made on an earlier machine of this project, read 0.88092367
+where this project's AMD EPYC machine gives 0.88092364 with the same code and wheels; every
+accuracy agreed). A change of code that moves a score moves it far more than that.
+
 Regenerate only when a change of scores is intended, and say why in the commit:
     CMTBENCH_UPDATE_GOLDEN=1 python -m pytest tests/test_golden.py
 """
@@ -47,7 +54,24 @@ def test_golden_R(make_config, strategy, checkpointing, monkeypatch):
     if os.environ.get("CMTBENCH_UPDATE_GOLDEN") and not checkpointing:
         path.write_text(json.dumps(got, indent=1) + "\n")
     want = json.loads(path.read_text())
-    assert got == want  # exact: the same code on the same data must give the same floats
+    assert same_scores(got, want)
+
+
+def same_scores(got: dict, want: dict) -> bool:
+    """R and the final average equal: None where None, each score to 1e-6 relative (exact for an
+    accuracy, which cannot move by less than one example in 100)."""
+    pairs = [(g, w) for row_g, row_w in zip(got["R"], want["R"], strict=True)
+             for g, w in zip(row_g, row_w, strict=True)] + [(got["final_average"], want["final_average"])]
+    return len(got["R"]) == len(want["R"]) and all(
+        (g is None) == (w is None) and (g is None or g == pytest.approx(w, rel=1e-6)) for g, w in pairs)
+
+
+def test_same_scores_tells_a_last_bit_from_a_changed_score():
+    want = {"R": [[0.74, None], [0.73, 0.8809236688425149]], "final_average": 0.80546}
+    assert same_scores({"R": [[0.74, None], [0.73, 0.8809236390401926]], "final_average": 0.80546}, want)
+    assert not same_scores({"R": [[0.74, None], [0.72, 0.8809236688425149]], "final_average": 0.80546}, want)
+    assert not same_scores({"R": [[0.74, None], [0.73, 0.8809]], "final_average": 0.80546}, want)
+    assert not same_scores({"R": [[0.74, 0.5], [0.73, 0.8809236688425149]], "final_average": 0.80546}, want)
 
 
 SLOW = pytest.mark.slow  # more strategies, for `-m slow`: the default suite keeps one of each kind of hook
