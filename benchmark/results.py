@@ -73,7 +73,8 @@ def parse_run(data, where: str = "run record") -> dict:
 
 def package_versions() -> dict[str, str]:
     out = {"python": platform.python_version()}
-    for pkg in ("cmtbench", "torch", "transformers", "datasets", "numpy", "scikit-learn"):
+    for pkg in ("cmtbench", "torch", "transformers", "datasets", "numpy", "scikit-learn", "scipy", "peft",
+                "accelerate", "tokenizers"):
         try:
             out[pkg] = metadata.version(pkg)
         except metadata.PackageNotFoundError:

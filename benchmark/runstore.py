@@ -451,12 +451,19 @@ def setting_differences(old: dict, new: dict) -> list[str]:
 
 def resume_mismatch(stored: dict, fresh: dict) -> str | None:
     """Why the run `fresh` (a new record of this configuration and data) cannot continue the
-    stored record, or None: other tasks, other settings, or other data (task fingerprints)."""
+    stored record, or None: other tasks, other settings, other data (task fingerprints), or other
+    releases of the libraries that compute the numbers (the record keeps one set of versions, so
+    its phases must all come from it)."""
     if stored["tasks"] != fresh["tasks"]:
         return f"its tasks differ ({','.join(stored['tasks'])} -> {','.join(fresh['tasks'])})"
     diffs = setting_differences(stored["run"], fresh["run"])
     if diffs:
         return f"its settings differ: {', '.join(diffs[:4])}{' ...' if len(diffs) > 4 else ''}"
+    old, new = stored["run"].get("versions") or {}, fresh["run"].get("versions") or {}
+    changed = [f"{k} {old[k]} -> {new[k]}" for k in sorted(set(old) & set(new) - {"cmtbench"}) if old[k] != new[k]]
+    if changed:
+        return (f"its finished phases ran with other library versions ({', '.join(changed)}); install "
+                f"those (pip install -c constraints.txt ...) or delete the run to start it anew")
     for old, new in zip(stored.get("task_info") or [], fresh["task_info"]):
         if old.get("fingerprint") and old["fingerprint"] != new["fingerprint"]:
             counts = [f"{k.split('_')[0]} {old.get(k)} -> {new.get(k)}"

@@ -88,6 +88,26 @@ def test_resume_after_an_interruption_gives_the_same_R(make_config, tmp_path, mo
     assert not runner.ckpt_path.exists()  # removed once complete
 
 
+def test_a_run_does_not_resume_under_other_library_versions(make_config, tmp_path, monkeypatch):
+    """A record keeps one set of versions: phases computed with one transformers and the rest with
+    another would be labelled as the first."""
+    from benchmark import results
+
+    cfg = make_config(output_dir=str(tmp_path / "cut"))
+    original = interrupt_in_phase(monkeypatch, Finetune)
+    with pytest.raises(KeyboardInterrupt):
+        run(cfg)
+    monkeypatch.setattr(Finetune, "after_task", original)
+    real = results.package_versions
+    monkeypatch.setattr(results, "package_versions", lambda: real() | {"transformers": "0.0.1"})
+    resume = make_config(output_dir=str(tmp_path / "cut"), resume=True)
+    with pytest.raises(UsageError, match=r"other library versions \(transformers .* -> 0\.0\.1\)"):
+        run(resume)
+    assert read_run(Runner(cfg).path)["status"] == "interrupted"  # the finished phases are kept
+    monkeypatch.setattr(results, "package_versions", real)
+    assert run(resume)["status"] == "complete"
+
+
 def test_a_failed_run_keeps_finished_phases(make_config, monkeypatch):
     cfg = make_config()
 
