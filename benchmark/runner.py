@@ -277,6 +277,8 @@ class Runner:
         existing = self.parallel.from_main(self._existing)  # again, under the lock
         if existing is not None and existing["status"] == "complete":
             return existing
+        if existing is not None and not existing["phases"]:
+            existing = None  # nothing finished: start afresh, recording this process's versions and start
         record = existing or self._new_record()
         if existing is not None:  # the same configuration and data, or a refusal saying what differs
             why = runstore.resume_mismatch(existing, self._new_record())

@@ -108,6 +108,22 @@ def test_a_run_does_not_resume_under_other_library_versions(make_config, tmp_pat
     assert run(resume)["status"] == "complete"
 
 
+def test_a_run_stopped_before_its_first_phase_ends_starts_afresh_with_this_process_versions(
+        make_config, tmp_path, monkeypatch):
+    from benchmark import results
+
+    cfg = make_config(output_dir=str(tmp_path / "cut"))
+    original = interrupt_in_phase(monkeypatch, Finetune, index=0)
+    with pytest.raises(KeyboardInterrupt):
+        run(cfg)
+    assert read_run(Runner(cfg).path)["phases"] == []
+    monkeypatch.setattr(Finetune, "after_task", original)
+    real = results.package_versions
+    monkeypatch.setattr(results, "package_versions", lambda: real() | {"transformers": "0.0.1"})
+    record = run(make_config(output_dir=str(tmp_path / "cut"), resume=True))
+    assert record["status"] == "complete" and record["run"]["versions"]["transformers"] == "0.0.1"
+
+
 def test_a_failed_run_keeps_finished_phases(make_config, monkeypatch):
     cfg = make_config()
 
