@@ -124,6 +124,15 @@ def test_a_run_stopped_before_its_first_phase_ends_starts_afresh_with_this_proce
     assert record["status"] == "complete" and record["run"]["versions"]["transformers"] == "0.0.1"
 
 
+def test_the_record_names_the_cpu_and_the_kernels_torch_chose(make_config):
+    """Floats differ in their last bits between CPUs and instruction sets: a record says which."""
+    import torch
+
+    host = run(make_config())["run"]["host"]
+    assert host["cpu_capability"] == torch.backends.cpu.get_cpu_capability()
+    assert host["cpu"] is None or (isinstance(host["cpu"], str) and host["cpu"])
+
+
 def test_a_failed_run_keeps_finished_phases(make_config, monkeypatch):
     cfg = make_config()
 
