@@ -7,6 +7,7 @@
     python results/tables.py references results/runs/glue-small-protocol   # per-task reference points
     python results/tables.py tuned results/runs/sst2-default results/runs/sst2-tuned  # default vs tuned
     python results/tables.py reference results/runs/mixed4          # the reference sweep, 95% CIs
+    python results/tables.py orderings results/runs/mixed4          # the literature's orderings, checked
 
 `leaderboard` gives the aggregate columns every experiment shares; these tables add what one
 experiment is about (per-task scores, the share of the data a sampler used, forgetting of the
@@ -24,7 +25,7 @@ from collections import defaultdict
 
 import pandas as pd
 
-from benchmark.formatting import ci95, count, fmt
+from benchmark.formatting import ci95, count, fmt, interval_half_width
 from benchmark.formatting import markdown_table as table
 from benchmark.runs import load_frames
 
@@ -227,6 +228,70 @@ def reference_tasks(df: pd.DataFrame) -> str:
     return table(["strategy", "seeds", *(f"{t}: final (just learned)" for t in tasks)], rows)
 
 
+def paired(df: pd.DataFrame, name: str, base: str, col: str) -> list[float]:
+    """`name`'s score minus `base`'s, seed by seed (and order by order), over the runs both have:
+    the same data subsets and task heads' seeds, so the difference has less noise than either."""
+    keyed = {s: g.set_index(["seed", "order"])[col] for s, g in df.groupby("strategy")}
+    a, b = keyed.get(name), keyed.get(base)
+    if a is None or b is None:
+        return []
+    both = a.index.intersection(b.index)
+    return [float(a[k] - b[k]) for k in both if not (pd.isna(a[k]) or pd.isna(b[k]))]
+
+
+def orderings(df: pd.DataFrame) -> str:
+    """The orderings the continual-learning literature reports, checked on these runs. Each
+    comparison is paired by seed (x100: the strategy's forgetting or final average minus the
+    other's on the same seed, mean ± 95% CI over the seeds both have); the verdict follows the
+    sign of the mean difference, and '*' marks a difference whose interval excludes 0. Forgetting
+    is Chaudhry's. A frozen-backbone strategy is one built on the patch base class
+    (strategies/_patching.py): the backbone is frozen and each task trains its own patch."""
+    from strategies._patching import PatchStrategy
+    from strategies.base import STRATEGIES
+
+    names = sorted(df["strategy"].unique())
+
+    def vs(n: str, base: str, c: str) -> tuple[float, str]:
+        d = paired(df, n, base, c)
+        if not d:
+            return float("nan"), f"{n}: no seed in common"
+        text = f"{n} {ci95(d)}"
+        if len(d) >= 2:
+            text += f" ({len(d)} seeds){' *' if abs(statistics.fmean(d)) > interval_half_width(d) else ''}"
+        return statistics.fmean(d), text
+
+    rows = []
+    forgets = [n for n in names if n not in ("joint", "independent") and df[df["strategy"] == n]["forgetting"].notna().any()]
+    if "finetune" in names:
+        cmp = {n: vs(n, "finetune", "forgetting") for n in forgets if n != "finetune"}
+        more = sorted((n for n in cmp if cmp[n][0] > 0), key=lambda n: -cmp[n][0])
+        rows.append(["finetune forgets most", "yes" if not more else f"no: {len(more)} of {len(cmp)} forget more",
+                     "forgetting minus finetune's: " + ("; ".join(cmp[n][1] for n in more) or "every other is lower")])
+        for group in (("replay", "coreset-replay", "derpp"), ("ewc", "online-ewc"), ("lwf",)):
+            present = [n for n in group if n in cmp]
+            if present:
+                less = [n for n in present if cmp[n][0] < 0]
+                rows.append([f"{' / '.join(present)} forget less than finetune",
+                             "yes" if len(less) == len(present) else "no" if not less else f"{len(less)} of {len(present)}",
+                             "forgetting minus finetune's: " + "; ".join(cmp[n][1] for n in present)])
+    patches = [n for n in names if isinstance(STRATEGIES.get(n), type) and issubclass(STRATEGIES.get(n), PatchStrategy)]
+    if patches:
+        forgetful = [n for n in patches if float(df[df["strategy"] == n]["forgetting"].abs().max()) > 0]
+        rows.append(["frozen-backbone patches forget nothing",
+                     "yes" if not forgetful else f"no: {len(forgetful)} of {len(patches)} forget",
+                     f"{len(patches) - len(forgetful)} of {len(patches)} exactly 0 in every run" +
+                     "".join(f"; {n} {ci95(df[df['strategy'] == n]['forgetting'])}" for n in forgetful)])
+    if "joint" in names:
+        for c, what in (("final_average", "raw"), ("normalised_average", "normalised")):
+            if not df[df["strategy"] == "joint"][c].notna().any():
+                continue  # no single-task references: no normalised score
+            cmp = {n: vs(n, "joint", c) for n in names if n != "joint"}
+            above = sorted((n for n in cmp if cmp[n][0] > 0), key=lambda n: -cmp[n][0])
+            rows.append([f"joint on top ({what} final average)", "yes" if not above else f"no: {len(above)} above",
+                         "minus joint's: " + ("; ".join(cmp[n][1] for n in above) or "every other is lower")])
+    return table(["the literature's ordering", "holds here", "numbers (x100, paired by seed, mean ± 95% CI)"], rows)
+
+
 def _is_float(v) -> bool:
     try:
         float(v)
@@ -236,7 +301,8 @@ def _is_float(v) -> bool:
 
 
 KINDS = {"glue-small": glue_small, "samplers": samplers, "mtl-add": mtl_add, "text5": text5,
-         "references": references, "tuned": tuned, "reference": reference, "reference-tasks": reference_tasks}
+         "references": references, "tuned": tuned, "reference": reference, "reference-tasks": reference_tasks,
+         "orderings": orderings}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -44,3 +44,31 @@ def test_reference_tasks_gives_each_task_final_and_just_learned_score_over_the_s
     ref = tables.reference(df)
     assert "| 200 |" in next(line for line in ref.splitlines() if line.startswith("| finetune"))
     assert ref.splitlines()[-1].startswith("3 runs: ")
+
+
+def test_orderings_pair_the_seeds_and_say_which_ordering_holds(tmp_path):
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).parent))
+    from run_records import make_record, write
+
+    from benchmark.runs import load_frames
+
+    tasks = ("sst2", "agnews")
+    # forgetting (Chaudhry, two tasks): the first task's drop. finetune 10, 6, 8; replay 2, 0, 1:
+    # paired differences -8, -6, -7: mean -7.0, sd 1.0, t(0.975, 2) = 4.3027: ± 2.5, excludes 0 (*)
+    for seed, (ft, rp) in enumerate([(0.70, 0.78), (0.74, 0.80), (0.72, 0.79)]):
+        write(tmp_path, make_record("finetune", seed, tasks=tasks, R=[[0.8, None], [ft, 0.9]]))
+        write(tmp_path, make_record("replay", seed, tasks=tasks, R=[[0.8, None], [rp, 0.9]]))
+    write(tmp_path, make_record("ewc", 0, tasks=tasks, R=[[0.8, None], [0.65, 0.9]]))  # forgets 15: +5
+    write(tmp_path, make_record("head-only", 0, tasks=tasks, R=[[0.8, None], [0.8, 0.94]]))  # final 87
+    write(tmp_path, make_record("joint", 0, tasks=tasks, R=[[0.8, 0.9]], plan=[[0, 1]]))  # final 85
+    df, _ = load_frames([tmp_path])
+    rows = tables.orderings(df).splitlines()[2:]
+    assert rows == [
+        "| finetune forgets most | no: 1 of 3 forget more | forgetting minus finetune's: ewc 5.0 (1 seed) |",
+        "| replay forget less than finetune | yes | forgetting minus finetune's: replay -7.0 ± 2.5 (3 seeds) * |",
+        "| ewc forget less than finetune | no | forgetting minus finetune's: ewc 5.0 (1 seed) |",
+        "| frozen-backbone patches forget nothing | yes | 1 of 1 exactly 0 in every run |",
+        "| joint on top (raw final average) | no: 1 above | minus joint's: head-only 2.0 (1 seed) |",
+    ]  # no normalised row: these runs have no single-task references
