@@ -184,17 +184,19 @@ def by_normalised(df: pd.DataFrame) -> list[tuple[str, pd.DataFrame]]:
 
 def reference(df: pd.DataFrame) -> str:
     """The reference sweep: one row per strategy (settings as run), best normalised score first;
-    raw and normalised final averages, forgetting and BWT with their 95% CIs over the seeds, what
+    raw and normalised final averages, forgetting and BWT with their 95% CIs over the seeds, the
+    final average minus finetune's on the same seeds (paired: the seeds share data subsets), what
     the strategy keeps per task, and the tasks single-task fine-tuning does not learn."""
     rows = []
     for name, g in by_normalised(df):
         not_learned = sorted({t for v in g["not_learned"] for t in v.split(",") if t})
+        d = paired(df, name, "finetune", "final_average") if name != "finetune" else []
         rows.append([
-            name, str(len(g)), ci95(g["final_average"]), ci95(g["normalised_average"]),
+            name, str(len(g)), ci95(g["final_average"]), ci95(d) if d else "-", ci95(g["normalised_average"]),
             ci95(g["forgetting"]), ci95(g["bwt"]), count(g["params_added_per_task"].iloc[0], ".3g"),
             count(statistics.fmean(g["kept_per_task"]), ".3g"), f"{statistics.fmean(g['cpu_time_total_s']):,.0f}",
             ", ".join(not_learned) or "-"])
-    out = table(["strategy", "seeds", "final avg (test)", "normalised", "forgetting", "BWT",
+    out = table(["strategy", "seeds", "final avg (test)", "minus finetune (paired)", "normalised", "forgetting", "BWT",
                  "params added per task", "kept per task", "CPU s per run", "not learned"], rows)
     return f"{out}\n\n{sweep_cost(df)}"
 
