@@ -233,10 +233,7 @@ def reference_tasks(df: pd.DataFrame) -> str:
 def paired(df: pd.DataFrame, name: str, base: str, col: str) -> list[float]:
     """`name`'s score minus `base`'s, seed by seed (and order by order), over the runs both have:
     the same data subsets and task heads' seeds, so the difference has less noise than either."""
-    keyed = {s: g.set_index(["seed", "order"])[col] for s, g in df.groupby("strategy")}
-    a, b = keyed.get(name), keyed.get(base)
-    if a is None or b is None:
-        return []
+    a, b = (df[df["strategy"] == s].set_index(["seed", "order"])[col] for s in (name, base))
     both = a.index.intersection(b.index)
     return [float(a[k] - b[k]) for k in both if not (pd.isna(a[k]) or pd.isna(b[k]))]
 
@@ -251,19 +248,20 @@ def orderings(df: pd.DataFrame) -> str:
     from strategies._patching import PatchStrategy
     from strategies.base import STRATEGIES
 
-    names = sorted(df["strategy"].unique())
+    runs = dict(tuple(df.groupby("strategy")))
+    names = sorted(runs)
 
     def vs(n: str, base: str, c: str) -> tuple[float, str]:
         d = paired(df, n, base, c)
         if not d:
             return float("nan"), f"{n}: no seed in common"
-        text = f"{n} {ci95(d)}"
+        mean, text = statistics.fmean(d), f"{n} {ci95(d)}"
         if len(d) >= 2:
-            text += f" ({len(d)} seeds){' *' if abs(statistics.fmean(d)) > interval_half_width(d) else ''}"
-        return statistics.fmean(d), text
+            text += f" ({len(d)} seeds){' *' if abs(mean) > interval_half_width(d) else ''}"
+        return mean, text
 
     rows = []
-    forgets = [n for n in names if n not in ("joint", "independent") and df[df["strategy"] == n]["forgetting"].notna().any()]
+    forgets = [n for n in names if n not in ("joint", "independent") and runs[n]["forgetting"].notna().any()]
     if "finetune" in names:
         cmp = {n: vs(n, "finetune", "forgetting") for n in forgets if n != "finetune"}
         more = sorted((n for n in cmp if cmp[n][0] > 0), key=lambda n: -cmp[n][0])
@@ -276,16 +274,16 @@ def orderings(df: pd.DataFrame) -> str:
                 rows.append([f"{' / '.join(present)} forget less than finetune",
                              "yes" if len(less) == len(present) else "no" if not less else f"{len(less)} of {len(present)}",
                              "forgetting minus finetune's: " + "; ".join(cmp[n][1] for n in present)])
-    patches = [n for n in names if isinstance(STRATEGIES.get(n), type) and issubclass(STRATEGIES.get(n), PatchStrategy)]
+    patches = [n for n in names if isinstance(cls := STRATEGIES.get(n), type) and issubclass(cls, PatchStrategy)]
     if patches:
-        forgetful = [n for n in patches if float(df[df["strategy"] == n]["forgetting"].abs().max()) > 0]
+        forgetful = [n for n in patches if float(runs[n]["forgetting"].abs().max()) > 0]
         rows.append(["frozen-backbone patches forget nothing",
                      "yes" if not forgetful else f"no: {len(forgetful)} of {len(patches)} forget",
                      f"{len(patches) - len(forgetful)} of {len(patches)} exactly 0 in every run" +
-                     "".join(f"; {n} {ci95(df[df['strategy'] == n]['forgetting'])}" for n in forgetful)])
+                     "".join(f"; {n} {ci95(runs[n]['forgetting'])}" for n in forgetful)])
     if "joint" in names:
         for c, what in (("final_average", "raw"), ("normalised_average", "normalised")):
-            if not df[df["strategy"] == "joint"][c].notna().any():
+            if not runs["joint"][c].notna().any():
                 continue  # no single-task references: no normalised score
             cmp = {n: vs(n, "joint", c) for n in names if n != "joint"}
             above = sorted((n for n in cmp if cmp[n][0] > 0), key=lambda n: -cmp[n][0])
