@@ -342,6 +342,8 @@ def cmd_tune(args: argparse.Namespace) -> int:
 def cmd_sweep(args: argparse.Namespace) -> int:
     from benchmark.sweep import (
         SweepResult,
+        cpu_left,
+        cpu_left_summary,
         grid_from_args,
         plan,
         run_status,
@@ -357,10 +359,14 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     print(f"sweep: {len(runs)} runs ({len(grid.strategies)} strategy settings x {len(grid.seeds)} "
           f"seeds x {len(grid.orders)} orders) into {out_dir}")
     if args.dry_run:
+        left = cpu_left(runs)
         for item in runs:
             status = run_status(item.path)
             todo = {None: "new", "complete": "skip (complete)"}.get(status, f"resume ({status})")
+            if left.get(item.run_id) is not None:
+                todo += f", about {left[item.run_id]:,.0f} CPU s"
             print(f"  {item.label}: {todo} -> {item.path.name}")
+        print(cpu_left_summary(left))
         return 0
     executor = None
     if args.executor == "submitit":

@@ -35,6 +35,7 @@ import argparse
 import dataclasses
 import difflib
 import gc
+import statistics
 import time
 import typing
 from collections.abc import Callable
@@ -78,6 +79,7 @@ class PlannedRun:
     config: RunConfig
     run_id: str
     path: Path
+    setting: str = ""  # the strategy and its settings variant, as in the label
 
 
 @dataclass
@@ -273,7 +275,7 @@ def add_sweep_arguments(p: argparse.ArgumentParser) -> None:
     orders.add_argument("--orders-file", default=None, metavar="FILE",
                         help="explicit task orders: one per line (tasks separated by commas), or "
                              "TOML/YAML `orders = [[a, b], [b, a]]`")
-    g.add_argument("--dry-run", action="store_true", help="list the runs and what would happen to each")
+    g.add_argument("--dry-run", action="store_true", help="list the runs, what would happen to each and the CPU time left (from complete runs)")
     g.add_argument("--jobs", type=int, default=1, metavar="N",
                    help="runs at once on this machine, each with its share of the CPU threads "
                         "(forked workers); default 1: one after another in this process")
@@ -342,8 +344,9 @@ def plan(grid: Grid, base: RunConfig, cli_settings: dict[str, str] | None = None
     for seed in grid.seeds:
         for name, settings in grid.strategies:
             shown = ",".join(f"{k}={v}" for k, v in settings.items())
+            setting = f"{name}{f' ({shown})' if shown else ''}"
             for order in grid.orders:
-                label = f"{name}{f' ({shown})' if shown else ''} seed {seed} order {order.label}"
+                label = f"{setting} seed {seed} order {order.label}"
                 cfg = dataclasses.replace(
                     base, strategy=name, seed=seed, resume=True,
                     strategy_config=grid.settings | settings | (cli_settings or {}),
@@ -358,7 +361,7 @@ def plan(grid: Grid, base: RunConfig, cli_settings: dict[str, str] | None = None
                     raise UsageError(f"{label} is the same run as {seen[runner.run_id]}; "
                                      "remove one from the grid")
                 seen[runner.run_id] = label
-                runs.append(PlannedRun(label, cfg, runner.run_id, runner.path))
+                runs.append(PlannedRun(label, cfg, runner.run_id, runner.path, setting))
     return runs
 
 
@@ -372,6 +375,58 @@ def run_status(path: Path) -> str | None:
         return read_run(path)["status"]
     except ValueError:
         return "unreadable"
+
+
+def _read_record(path: Path) -> dict | None:
+    from benchmark.results import read_run
+
+    try:
+        return read_run(path) if path.exists() else None
+    except ValueError:
+        return None
+
+
+def cpu_left(runs: list[PlannedRun]) -> dict[str, float | None]:
+    """The CPU seconds each unfinished run of the sweep may still take, by run id (None where
+    nothing tells): for each phase it has not finished, the median CPU time of that phase in the
+    sweep's complete runs of the same strategy setting (other seeds and orders). Phase by phase,
+    because a resumed run has its first phases behind it and replay's later phases cost more."""
+    records = {item.run_id: _read_record(item.path) for item in runs}
+    by_setting: dict[str, dict[int, list[float]]] = {}  # phase index -> CPU s of complete runs
+    n_phases: dict[str, int] = {}
+    for item in runs:
+        rec = records[item.run_id]
+        if rec is None or rec["status"] != "complete":
+            continue
+        n_phases[item.setting] = len(rec["phases"])
+        for i, phase in enumerate(rec["phases"]):
+            if phase.get("cpu_time_s") is not None:
+                by_setting.setdefault(item.setting, {}).setdefault(i, []).append(phase["cpu_time_s"])
+    left: dict[str, float | None] = {}
+    for item in runs:
+        rec = records[item.run_id]
+        if rec is not None and rec["status"] == "complete":
+            continue
+        known = by_setting.get(item.setting, {})
+        done = len(rec["phases"]) if rec is not None else 0
+        todo = range(done, len(rec["plan"]) if rec is not None and rec.get("plan") else n_phases.get(item.setting, 0))
+        left[item.run_id] = (sum(statistics.median(known[i]) for i in todo)
+                             if known and all(i in known for i in todo) else None)
+    return left
+
+
+def cpu_left_summary(left: dict[str, float | None]) -> str:
+    """One line: how many runs are left and the CPU time that `cpu_left` expects of them."""
+    if not left:
+        return "nothing to do: every run is complete"
+    known = [v for v in left.values() if v is not None]
+    line = f"to do: {len(left)} runs"
+    if known:
+        line += (f", about {sum(known) / 3600:.2f} CPU-hours for {len(known)} of them (the median CPU "
+                 "time of each phase in this sweep's complete runs of the same strategy setting)")
+    if len(known) < len(left):
+        line += f"; {len(left) - len(known)} without a complete run of their setting to go by"
+    return line
 
 
 def _echo(line: str) -> None:

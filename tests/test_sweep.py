@@ -11,7 +11,7 @@ from benchmark.errors import UsageError
 from benchmark.results import read_run
 from benchmark.runconfig import RunConfig, resolve
 from benchmark.runner import Runner, run
-from benchmark.sweep import grid_from_args, load_grid, plan
+from benchmark.sweep import PlannedRun, grid_from_args, load_grid, plan
 from benchmark.tasks import STREAMS
 from strategies.finetune import Finetune
 
@@ -53,6 +53,17 @@ def test_a_grid_runs_every_combination_then_skips_them(tiny, tmp_path, capsys, m
     assert out.count("skipped, already complete") == 4
     assert "sweep done: 0 complete, 4 skipped (already complete), 0 failed" in out
     assert {p.name: p.read_text() for p in (tmp_path / "out").glob("*.json")} == before
+    assert main([*argv, "--dry-run"]) == 0
+    assert capsys.readouterr().out.splitlines()[-1] == "nothing to do: every run is complete"
+    # a third seed: each new run is expected to take the CPU time of the two complete ones' median
+    assert main([*argv[:4], "0,1,2", *argv[5:], "--dry-run"]) == 0
+    out = capsys.readouterr().out
+    cpu = {s: sorted(r["cost"]["cpu_time_s"] for r in records if r["run"]["strategy"] == s)
+           for s in ("finetune", "joint")}
+    for s in ("finetune", "joint"):  # the median of two is their mean (phase by phase, summed)
+        (line,) = [x for x in out.splitlines() if x.startswith(f"  {s} seed 2")]
+        assert f"new, about {sum(cpu[s]) / 2:,.0f} CPU s -> " in line
+    assert "to do: 2 runs, about " in out.splitlines()[-1]
 
     # runs share one process: the second seed's run equals the same run made on its own
     (seed1,) = [r for r in records if r["run"]["strategy"] == "finetune" and r["run"]["seed"] == 1]
@@ -276,9 +287,31 @@ def test_dry_run_lists_the_runs_and_writes_nothing(tmp_path, capsys):
             "--output-dir", str(tmp_path / "out")]
     assert main(argv) == 0
     out = capsys.readouterr().out.splitlines()
-    assert out[0].startswith("sweep: 4 runs") and len(out) == 5
-    assert all(line.endswith(".json") and ": new -> " in line for line in out[1:])
+    assert out[0].startswith("sweep: 4 runs") and len(out) == 6
+    assert all(line.endswith(".json") and ": new -> " in line for line in out[1:5])
+    assert out[5] == "to do: 4 runs; 4 without a complete run of their setting to go by"
     assert not (tmp_path / "out").exists()
+
+
+def test_cpu_left_takes_each_unfinished_phase_at_the_median_of_complete_runs(monkeypatch):
+    from benchmark import sweep
+
+    def record(status, cpus, planned=3):
+        return {"status": status, "plan": [{}] * planned, "phases": [{"cpu_time_s": c} for c in cpus]}
+
+    records = {"a0": record("complete", [10, 20, 30]), "a1": record("complete", [30, 60, 90]),
+               "a2": record("complete", [20, 100, 40]), "a3": record("running", [99]),
+               "a4": None, "b0": None, "c0": record("complete", [1, None, 3]), "c1": None}
+    monkeypatch.setattr(sweep, "_read_record", lambda path: records[path.name])
+    runs = [PlannedRun(label=f"{k} seed", config=None, run_id=k, path=Path(k), setting=k[0]) for k in records]
+    left = sweep.cpu_left(runs)
+    # medians by phase over a0-a2: 20, 60, 40; a3 has its first phase behind it
+    assert left == {"a3": 60 + 40, "a4": 20 + 60 + 40, "b0": None, "c1": None}
+    assert sweep.cpu_left_summary(left) == (
+        "to do: 4 runs, about 0.06 CPU-hours for 2 of them (the median CPU time of each phase in this "
+        "sweep's complete runs of the same strategy setting); 2 without a complete run of their setting "
+        "to go by")
+    assert sweep.cpu_left_summary({}) == "nothing to do: every run is complete"
 
 
 def test_the_example_grid_in_results_readme_plans(tmp_path):
