@@ -8,6 +8,7 @@
     python results/tables.py tuned results/runs/sst2-default results/runs/sst2-tuned  # default vs tuned
     python results/tables.py reference results/runs/mixed4          # the reference sweep, 95% CIs
     python results/tables.py orderings results/runs/mixed4          # the literature's orderings, checked
+    python results/tables.py orders results/runs/text5-orders       # a sweep over task orders
 
 `leaderboard` gives the aggregate columns every experiment shares; these tables add what one
 experiment is about (per-task scores, the share of the data a sampler used, forgetting of the
@@ -126,6 +127,26 @@ def text5(df: pd.DataFrame) -> str:
                   "memory examples", "wall s"], rows)
 
 
+def orders(df: pd.DataFrame) -> str:
+    """A sweep over task orders (text5's four): one row per strategy and scenario, best mean final
+    average first; its final average over every run (mean ± 95% CI over the runs: seeds x orders),
+    per order (mean over the seeds), how far apart the orders' means lie (best minus worst), its
+    forgetting and CPU time. A strategy that depends on the order spreads widely."""
+    names = sorted(df["order"].unique(), key=lambda o: (len(str(o)), str(o)))
+    rows = []
+    for (name, scenario), g in sorted(df.groupby(["strategy", "scenario"]),
+                                      key=lambda kv: -statistics.fmean(kv[1]["final_average"])):
+        per = g.groupby("order")["final_average"].mean()
+        rows.append([
+            name, scenario, str(len(g)), ci95(g["final_average"]),
+            *(f"{100 * per[o]:.1f}" if o in per.index else "-" for o in names),
+            f"{100 * (per.max() - per.min()):.1f}" if len(per) > 1 else "-",
+            ci95(g["forgetting"]), mean_cpu(g)])
+    out = table(["strategy", "scenario", "runs", "final avg", *(f"order {o}" for o in names), "spread over orders",
+                 "forgetting", "CPU s per run"], rows)
+    return f"{out}\n\n{sweep_cost(df)}"
+
+
 def references(df: pd.DataFrame) -> str:
     """Per task: its majority-class score, the single-task (`independent`) score over the seeds,
     the gap, the bootstrap standard error, whether single-task fine-tuning learns it (more than
@@ -194,11 +215,17 @@ def reference(df: pd.DataFrame) -> str:
         rows.append([
             name, str(len(g)), ci95(g["final_average"]), ci95(d) if d else "-", ci95(g["normalised_average"]),
             ci95(g["forgetting"]), ci95(g["bwt"]), count(g["params_added_per_task"].iloc[0], ".3g"),
-            count(statistics.fmean(g["kept_per_task"]), ".3g"), f"{statistics.fmean(g['cpu_time_total_s']):,.0f}",
+            count(statistics.fmean(g["kept_per_task"]), ".3g"), mean_cpu(g),
             ", ".join(not_learned) or "-"])
     out = table(["strategy", "seeds", "final avg (test)", "minus finetune (paired)", "normalised", "forgetting", "BWT",
                  "params added per task", "kept per task", "CPU s per run", "not learned"], rows)
     return f"{out}\n\n{sweep_cost(df)}"
+
+
+def mean_cpu(g: pd.DataFrame) -> str:
+    """Mean CPU seconds per run; "-" where the runs predate CPU time in run records."""
+    cpu = g["cpu_time_total_s"].dropna()
+    return f"{statistics.fmean(cpu):,.0f}" if len(cpu) else "-"
 
 
 def sweep_cost(df: pd.DataFrame) -> str:
@@ -240,8 +267,9 @@ def paired(df: pd.DataFrame, name: str, base: str, col: str) -> list[float]:
 
 def orderings(df: pd.DataFrame) -> str:
     """The orderings the continual-learning literature reports, checked on these runs. Each
-    comparison is paired by seed (x100: the strategy's forgetting or final average minus the
-    other's on the same seed, mean ± 95% CI over the seeds both have); the verdict follows the
+    comparison is paired by seed, and by order where the runs have several (x100: the strategy's
+    forgetting or final average minus the other's on the same seed and order, mean ± 95% CI over
+    the runs both have); the verdict follows the
     sign of the mean difference, and '*' marks a difference whose interval excludes 0. Forgetting
     is Chaudhry's. A frozen-backbone strategy is one built on the patch base class
     (strategies/_patching.py): the backbone is frozen and each task trains its own patch."""
@@ -250,14 +278,15 @@ def orderings(df: pd.DataFrame) -> str:
 
     runs = dict(tuple(df.groupby("strategy")))
     names = sorted(runs)
+    unit = "seeds" if df["order"].nunique() == 1 else "runs"  # runs: (seed, order) pairs
 
     def vs(n: str, base: str, c: str) -> tuple[float, str]:
         d = paired(df, n, base, c)
         if not d:
-            return float("nan"), f"{n}: no seed in common"
+            return float("nan"), f"{n}: no run in common"
         mean, text = statistics.fmean(d), f"{n} {ci95(d)}"
         if len(d) >= 2:
-            text += f" ({len(d)} seeds){' *' if abs(mean) > interval_half_width(d) else ''}"
+            text += f" ({len(d)} {unit}){' *' if abs(mean) > interval_half_width(d) else ''}"
         return mean, text
 
     rows = []
@@ -289,7 +318,8 @@ def orderings(df: pd.DataFrame) -> str:
             above = sorted((n for n in cmp if cmp[n][0] > 0), key=lambda n: -cmp[n][0])
             rows.append([f"joint on top ({what} final average)", "yes" if not above else f"no: {len(above)} above",
                          "minus joint's: " + ("; ".join(cmp[n][1] for n in above) or "every other is lower")])
-    return table(["the literature's ordering", "holds here", "numbers (x100, paired by seed, mean ± 95% CI)"], rows)
+    by = "seed" if unit == "seeds" else "seed and order"
+    return table(["the literature's ordering", "holds here", f"numbers (x100, paired by {by}, mean ± 95% CI)"], rows)
 
 
 def _is_float(v) -> bool:
@@ -300,7 +330,7 @@ def _is_float(v) -> bool:
         return False
 
 
-KINDS = {"glue-small": glue_small, "samplers": samplers, "mtl-add": mtl_add, "text5": text5,
+KINDS = {"glue-small": glue_small, "samplers": samplers, "mtl-add": mtl_add, "text5": text5, "orders": orders,
          "references": references, "tuned": tuned, "reference": reference, "reference-tasks": reference_tasks,
          "orderings": orderings}
 
