@@ -444,9 +444,20 @@ def _run_in_worker(config) -> tuple[str, float]:
 
     t0 = time.perf_counter()
     try:
-        return _summary(run(config)), time.perf_counter() - t0
+        return (MEANWHILE if _completed_meanwhile(config) else _summary(run(config))), time.perf_counter() - t0
     finally:
         gc.collect()
+
+
+# A run that was unfinished when the sweep started and is complete when its turn comes: another
+# process (a second sweep over the same folder) finished it. Reported as skipped, not as run.
+MEANWHILE = "completed meanwhile"
+
+
+def _completed_meanwhile(config: RunConfig) -> bool:
+    from benchmark.runner import Runner
+
+    return run_status(Runner(config).path) == "complete"
 
 
 def _init_worker(threads: int) -> None:
@@ -562,6 +573,10 @@ def run_sweep(runs: list[PlannedRun], echo: Callable[[str], None] = _echo,
             todo.append((head, item, before))
 
     def report(head: str, item: PlannedRun, before: str | None, seconds: float, outcome) -> None:
+        if isinstance(outcome, str) and outcome == MEANWHILE:  # a worker's copy, not the object
+            result.skipped += 1
+            echo(f"{head}: skipped, completed meanwhile by another process ({item.path.name})")
+            return
         if isinstance(outcome, BaseException):  # the failure is in the run's JSON too
             message = str(outcome).splitlines()[0] if str(outcome) else ""
             result.failed.append(item.label)
@@ -598,7 +613,7 @@ def run_sweep(runs: list[PlannedRun], echo: Callable[[str], None] = _echo,
         for head, item, before in todo:
             t0 = time.perf_counter()
             try:
-                outcome = _summary(run(item.config))
+                outcome = MEANWHILE if run_status(item.path) == "complete" else _summary(run(item.config))
             except Exception as exc:  # noqa: BLE001 - reported, and the sweep goes on
                 outcome = exc
             finally:

@@ -115,6 +115,35 @@ def test_a_failed_run_is_recorded_and_the_sweep_goes_on(tiny, tmp_path, capsys, 
     assert by_seed[0]["status"] == "complete" and len(by_seed[0]["R"]) == 2
 
 
+def test_a_run_another_process_completes_meanwhile_is_skipped_not_rerun(tiny, tmp_path, capsys, monkeypatch):
+    import shutil
+
+    from benchmark import sweep
+
+    argv = ["sweep", "--strategies", "finetune", "--tasks", TASKS2, *tiny]
+    other = [*argv[:-3], "--output-dir", str(tmp_path / "other"), "--quiet"]
+    assert argv[-3] == "--output-dir" and main([*other, "--seeds", "1"]) == 0  # "another process"
+    (done,) = (tmp_path / "other").glob("*.json")
+    original = Finetune.after_task
+
+    def finish_seed_1_elsewhere(self, phase):  # while seed 0 runs, the other process finishes seed 1
+        if self.ctx.seed == 0 and not (tmp_path / "out" / done.name).exists():
+            shutil.copy(done, tmp_path / "out" / done.name)
+        original(self, phase)
+
+    monkeypatch.setattr(Finetune, "after_task", finish_seed_1_elsewhere)
+    capsys.readouterr()
+    assert main([*argv, "--seeds", "0,1"]) == 0
+    out = capsys.readouterr().out
+    assert f"seed 1 order default: skipped, completed meanwhile by another process ({done.name})" in out
+    assert "sweep done: 1 complete, 1 skipped (already complete), 0 failed" in out
+    assert (tmp_path / "out" / done.name).read_bytes() == done.read_bytes()  # untouched
+    # a --jobs worker checks too, and does not run it
+    (item,) = planned(["--strategies", "finetune", "--tasks", TASKS2, *tiny[:-1], "--seeds", "1"])
+    assert item.path == tmp_path / "out" / done.name
+    assert sweep._run_in_worker(item.config)[0] == sweep.MEANWHILE
+
+
 GRID_TOML = """
 stream = "glue-small"
 seeds = [0, 1]
