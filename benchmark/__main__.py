@@ -355,6 +355,14 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         raise UsageError(f"--jobs must be >= 1, not {args.jobs}")
     grid, base, cli_settings = grid_from_args(args)
     runs = plan(grid, base, cli_settings)
+    if args.orders is not None and args.orders.strip().isdigit():
+        from benchmark.tasks import STREAMS
+
+        named = STREAMS.get(base.stream).orders if base.stream in STREAMS else {}
+        n = args.orders.strip()
+        if n in named:
+            _warn(f"--orders {n} draws {n} random orders; for the stream's named order {n} give "
+                  f"--order {n} (or `--orders {n},`)")
     out_dir = Path(base.output_dir)
     print(f"sweep: {len(runs)} runs ({len(grid.strategies)} strategy settings x {len(grid.seeds)} "
           f"seeds x {len(grid.orders)} orders) into {out_dir}")

@@ -271,7 +271,8 @@ def add_sweep_arguments(p: argparse.ArgumentParser) -> None:
     orders = g.add_mutually_exclusive_group()
     orders.add_argument("--orders", default=None, metavar="N|A,B",
                         help="N: N random orders with order seeds 0..N-1; or names separated by commas "
-                             "(default, random-K, or named orders of the stream); default: --order")
+                             "(default, random-K, or named orders of the stream: one named order N is "
+                             "`N,` or --order N); default: --order")
     orders.add_argument("--orders-file", default=None, metavar="FILE",
                         help="explicit task orders: one per line (tasks separated by commas), or "
                              "TOML/YAML `orders = [[a, b], [b, a]]`")

@@ -343,6 +343,27 @@ def test_cpu_left_takes_each_unfinished_phase_at_the_median_of_complete_runs(mon
     assert sweep.cpu_left_summary({}) == "nothing to do: every run is complete"
 
 
+def test_orders_n_on_a_stream_with_a_named_order_n_warns(tmp_path, capsys, synthetic_tasks):
+    from benchmark.tasks import STREAMS, Stream
+
+    STREAMS.add("synth-orders", Stream("synth-orders", ("syn_red", "syn_blue"),
+                                       orders={"1": ("syn_red", "syn_blue"), "2": ("syn_blue", "syn_red")}))
+    try:
+        base = ["sweep", "--stream", "synth-orders", "--dry-run", "--output-dir", str(tmp_path)]
+        assert main([*base, "--orders", "2"]) == 0
+        captured = capsys.readouterr()
+        assert captured.err == ("warning: --orders 2 draws 2 random orders; for the stream's named order 2 "
+                                "give --order 2 (or `--orders 2,`)\n")
+        assert "order random-1" in captured.out
+        assert main([*base, "--orders", "2,"]) == 0  # the named order: no warning
+        captured = capsys.readouterr()
+        assert captured.err == "" and "order 2: new" in captured.out
+        assert main([*base, "--orders", "3"]) == 0  # no named order 3: nothing to mistake
+        assert capsys.readouterr().err == ""
+    finally:
+        STREAMS.remove("synth-orders")
+
+
 def test_the_example_grid_in_results_readme_plans(tmp_path):
     readme = Path(__file__).resolve().parent.parent / "results" / "README.md"
     (example,) = re.findall(r"```toml\n(.*?)```", readme.read_text(), re.S)
