@@ -87,22 +87,33 @@ def test_orders_gives_each_order_and_orderings_pair_by_seed_and_order(tmp_path):
 
     # two tasks, two orders x two seeds; finetune forgets the first task (0.8 -> ft), replay less
     cases = {("1", 0): (0.70, 0.78), ("1", 1): (0.74, 0.80), ("2", 0): (0.60, 0.66), ("2", 1): (0.64, 0.70)}
+
+    def with_se(record, se):  # each score's standard error, and majority scores of 0.7 (first) and 0.2
+        record["R_metrics"] = [[None if v is None else {"score": v, "score_se": se} for v in row] for row in record["R"]]
+        record["reference"] = [{"majority": {"test": 0.7 if j == 0 else 0.2}} for j in range(2)]
+        return record
+
     for (order, seed), (ft, rp) in cases.items():
         tasks = ("yelp", "agnews") if order == "1" else ("agnews", "yelp")
-        write(tmp_path, make_record("finetune", seed, stream="text5", scenario="class-incremental", order=order,
-                                    tasks=tasks, R=[[0.8, None], [ft, 0.9]], cpu_time_s=100.0))
+        # the first task's 0.8 when just learned is 0.1 above majority: learned when the SE is 0.04
+        # (finetune seed 0: 2 SE = 0.08 < 0.1), not when it is 0.06 (seed 1: 0.12 > 0.1)
+        write(tmp_path, with_se(make_record("finetune", seed, stream="text5", scenario="class-incremental",
+                                            order=order, tasks=tasks, R=[[0.8, None], [ft, 0.9]], cpu_time_s=100.0),
+                                0.04 if seed == 0 else 0.06))
         write(tmp_path, make_record("replay", seed, stream="text5", scenario="class-incremental", order=order,
                                     tasks=tasks, R=[[0.8, None], [rp, 0.9]], cpu_time_s=300.0))
     df, _ = load_frames([tmp_path])
     lines = tables.orders(df).splitlines()
     assert lines[0] == ("| strategy | scenario | runs | final avg | order 1 | order 2 | spread over orders | "
-                        "forgetting | CPU s per run |")
+                        "forgetting | not learned when trained | CPU s per run |")
     # replay: finals (78+90)/2 = 84, (80+90)/2 = 85 (order 1: 84.5); 78, 80 (order 2: 79.0); spread 5.5.
     # All four: mean 81.75; sd of 84, 85, 78, 80 = 3.304; t(0.975, 3) = 3.1824: ± 5.26.
     # Forgetting 2, 0 (order 1), 14, 10 (order 2): mean 6.5, sd sqrt(131 / 3) = 6.608: ± 10.5
-    assert lines[2] == "| replay | class-incremental | 4 | 81.8 ± 5.3 | 84.5 | 79.0 | 5.5 | 6.5 ± 10.5 | 300 |"
+    assert lines[2] == "| replay | class-incremental | 4 | 81.8 ± 5.3 | 84.5 | 79.0 | 5.5 | 6.5 ± 10.5 | - | 300 |"
     # finetune: finals 80, 82 (81.0); 75, 77 (76.0); forgetting 10, 6, 20, 16: mean 13.0
     assert lines[3].startswith("| finetune | class-incremental | 4 | 78.5 ± ") and "| 81.0 | 76.0 | 5.0 | 13.0 ± " in lines[3]
+    # seed 1's first task (yelp in order 1, agnews in order 2) is not clearly above majority
+    assert lines[3].endswith("| yelp (1 of 4), agnews (1 of 4) | 100 |")
     assert lines[-1].startswith("8 runs: ")
     # paired by (seed, order): replay's forgetting minus finetune's: -8, -6, -6, -6: mean -6.5,
     # sd 1.0, ± 3.1824 * 1.0 / 2 = 1.6: excludes 0
