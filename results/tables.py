@@ -278,8 +278,9 @@ def reference_tasks(df: pd.DataFrame) -> str:
 
 def paired(df: pd.DataFrame, name: str, base: str, col: str) -> list[float]:
     """`name`'s score minus `base`'s, seed by seed (and order by order), over the runs both have:
-    the same data subsets and task heads' seeds, so the difference has less noise than either."""
-    a, b = (df[df["strategy"] == s].set_index(["seed", "order"])[col] for s in (name, base))
+    the same data subsets and task heads' seeds, so the difference has less noise than either.
+    Runs of different scenarios do not pair (a task-incremental score is not a class-incremental one)."""
+    a, b = (df[df["strategy"] == s].set_index(["seed", "order", "scenario"])[col] for s in (name, base))
     both = a.index.intersection(b.index)
     return [float(a[k] - b[k]) for k in both if not (pd.isna(a[k]) or pd.isna(b[k]))]
 
@@ -304,6 +305,8 @@ def orderings(df: pd.DataFrame) -> str:
         if not d:
             return float("nan"), f"{n}: no run in common"
         mean, text = statistics.fmean(d), f"{n} {ci95(d)}"
+        if unit == "runs":
+            text = text.replace("(1 seed)", "(1 run)")
         if len(d) >= 2:
             text += f" ({len(d)} {unit}){' *' if abs(mean) > interval_half_width(d) else ''}"
         return mean, text

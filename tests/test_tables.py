@@ -117,6 +117,15 @@ def test_orders_gives_each_order_and_orderings_pair_by_seed_and_order(tmp_path):
     assert lines[-1].startswith("8 runs: ")
     # paired by (seed, order): replay's forgetting minus finetune's: -8, -6, -6, -6: mean -6.5,
     # sd 1.0, ± 3.1824 * 1.0 / 2 = 1.6: excludes 0
+    # a task-incremental run does not pair with a class-incremental one: adapters' 95 is not above joint
+    write(tmp_path, make_record("joint", 0, stream="text5", scenario="class-incremental", order="1",
+                                tasks=("yelp", "agnews"), R=[[0.85, 0.85]], plan=[[0, 1]]))
+    write(tmp_path, make_record("adapters", 0, stream="text5", scenario="task-incremental", order="1",
+                                tasks=("yelp", "agnews"), R=[[0.95, None], [0.95, 0.95]]))
+    write(tmp_path, make_record("head-only", 0, stream="text5", scenario="class-incremental", order="1",
+                                tasks=("yelp", "agnews"), R=[[0.9, None], [0.9, 0.9]]))
+    df, _ = load_frames([tmp_path])
     rows = tables.orderings(df).splitlines()
+    assert "| joint on top (raw final average) | no: 1 above | minus joint's: head-only 5.0 (1 run) |" in rows
     assert rows[0].endswith("| numbers (x100, paired by seed and order, mean ± 95% CI) |")
     assert "| replay forget less than finetune | yes | forgetting minus finetune's: replay -6.5 ± 1.6 (4 runs) * |" in rows
