@@ -438,27 +438,26 @@ def _summary(record: dict) -> str:
     return mean_std(record["metrics"].get("final_average"))
 
 
-def _run_in_worker(config) -> tuple[str, float]:
-    """One run in a worker process of `--jobs`: its final average and seconds, or the exception
-    (which the parent reports like an in-process failure)."""
-    from benchmark.runner import run
-
-    t0 = time.perf_counter()
-    try:
-        return (MEANWHILE if _completed_meanwhile(config) else _summary(run(config))), time.perf_counter() - t0
-    finally:
-        gc.collect()
-
-
 # A run that was unfinished when the sweep started and is complete when its turn comes: another
 # process (a second sweep over the same folder) finished it. Reported as skipped, not as run.
 MEANWHILE = "completed meanwhile"
 
 
-def _completed_meanwhile(config: RunConfig) -> bool:
-    from benchmark.runner import Runner
+def _run_one(config: RunConfig, path: Path) -> str:
+    """One planned run (its JSON at `path`): its final average, or MEANWHILE."""
+    from benchmark.runner import run
 
-    return run_status(Runner(config).path) == "complete"
+    return MEANWHILE if run_status(path) == "complete" else _summary(run(config))
+
+
+def _run_in_worker(config: RunConfig, path: Path) -> tuple[str, float]:
+    """One run in a worker process of `--jobs`: its final average and seconds, or the exception
+    (which the parent reports like an in-process failure)."""
+    t0 = time.perf_counter()
+    try:
+        return _run_one(config, path), time.perf_counter() - t0
+    finally:
+        gc.collect()
 
 
 def _init_worker(threads: int) -> None:
@@ -480,7 +479,7 @@ def _fork_pool(jobs: int):
                                initializer=_init_worker, initargs=(threads,))
 
 
-def _job(config: RunConfig, specs: list, imports: list[str]) -> tuple[str, float]:
+def _job(config: RunConfig, path: Path, specs: list, imports: list[str]) -> tuple[str, float]:
     """One run as a submitit job, in a fresh Python: the modules and tasks the sweep's process had
     registered, then the run (its final average and seconds)."""
     import importlib
@@ -495,7 +494,7 @@ def _job(config: RunConfig, specs: list, imports: list[str]) -> tuple[str, float
     for spec in specs:
         if spec.name not in TASKS:
             TASKS.add(spec.name, spec)
-    return _run_in_worker(config)
+    return _run_in_worker(config, path)
 
 
 def _job_tasks(config: RunConfig) -> list:
@@ -559,8 +558,6 @@ def run_sweep(runs: list[PlannedRun], echo: Callable[[str], None] = _echo,
     """Run the planned runs, `jobs` at a time (one: in this process, one after another), or as
     jobs of a submitit `executor`; a failed run is reported and the others go on. Counts go into
     `result` as they happen (pass one in to keep them after an interruption)."""
-    from benchmark.runner import run
-
     result = result if result is not None else SweepResult()
     width = len(str(len(runs)))
     todo = []
@@ -590,7 +587,7 @@ def run_sweep(runs: list[PlannedRun], echo: Callable[[str], None] = _echo,
     if executor is not None:
         pending = []
         for head, item, before in todo:
-            job = executor.submit(_job, item.config, _job_tasks(item.config), list(imports or []))
+            job = executor.submit(_job, item.config, item.path, _job_tasks(item.config), list(imports or []))
             echo(f"{head}: submitted as job {job.job_id}")
             pending.append((job, head, item, before, time.perf_counter()))
         # polled here rather than with submitit.helpers.as_completed, whose done() check lets the
@@ -614,7 +611,7 @@ def run_sweep(runs: list[PlannedRun], echo: Callable[[str], None] = _echo,
         for head, item, before in todo:
             t0 = time.perf_counter()
             try:
-                outcome = MEANWHILE if run_status(item.path) == "complete" else _summary(run(item.config))
+                outcome = _run_one(item.config, item.path)
             except Exception as exc:  # noqa: BLE001 - reported, and the sweep goes on
                 outcome = exc
             finally:
@@ -627,7 +624,7 @@ def run_sweep(runs: list[PlannedRun], echo: Callable[[str], None] = _echo,
     with _fork_pool(jobs) as pool:
         pending = {}
         for head, item, before in todo:
-            pending[pool.submit(_run_in_worker, item.config)] = (head, item, before, time.perf_counter())
+            pending[pool.submit(_run_in_worker, item.config, item.path)] = (head, item, before, time.perf_counter())
         while pending:
             done, _ = wait(pending, return_when=FIRST_COMPLETED)
             for future in done:

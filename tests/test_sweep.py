@@ -141,7 +141,7 @@ def test_a_run_another_process_completes_meanwhile_is_skipped_not_rerun(tiny, tm
     # a --jobs worker checks too, and does not run it
     (item,) = planned(["--strategies", "finetune", "--tasks", TASKS2, *tiny[:-1], "--seeds", "1"])
     assert item.path == tmp_path / "out" / done.name
-    assert sweep._run_in_worker(item.config)[0] == sweep.MEANWHILE
+    assert sweep._run_in_worker(item.config, item.path)[0] == sweep.MEANWHILE
 
 
 GRID_TOML = """
