@@ -76,22 +76,24 @@ def interval_half_width(values: Iterable[float | None], interval: str = "ci95") 
     return float(half_width(np.array(v.std(ddof=1)), np.array(len(v)), interval))
 
 
-def fmt(values: Iterable[float | None], scale: float = 100.0, digits: int = 1, ci: bool = False) -> str:
+def fmt(values: Iterable[float | None], scale: float = 100.0, digits: int = 1, ci: bool = False,
+        unit: str = "seed") -> str:
     """Mean ± the standard deviation over the runs, or with `ci` ± the half-width of the mean's 95%
     confidence interval (Student's t with n-1 degrees of freedom: five seeds give ± 2.78 standard
-    errors); a single value has no spread (with `ci` it says so), missing values are left out."""
+    errors); a single value has no spread (with `ci` it says so: "(1 seed)", or whatever `unit`
+    the values are over), missing values are left out."""
     values = [float(v) for v in values if not missing(v)]
     if not values:
         return "-"
     if len(values) == 1:
-        return mean_std(values[0], None, scale, digits) + (" (1 seed)" if ci else "")
+        return mean_std(values[0], None, scale, digits) + (f" (1 {unit})" if ci else "")
     spread = interval_half_width(values, "ci95") if ci else statistics.stdev(values)
     return mean_std(statistics.fmean(values), spread, scale, digits)
 
 
-def ci95(values: Iterable[float | None]) -> str:
+def ci95(values: Iterable[float | None], unit: str = "seed") -> str:
     """Scores x100: mean ± the half-width of its 95% confidence interval over the runs."""
-    return fmt(values, ci=True)
+    return fmt(values, ci=True, unit=unit)
 
 
 def markdown_table(header: Sequence[str], rows: Iterable[Sequence[object]],

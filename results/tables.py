@@ -23,6 +23,7 @@ import argparse
 import statistics
 import sys
 from collections import defaultdict
+from typing import Any
 
 import pandas as pd
 
@@ -41,8 +42,8 @@ def label(record: dict) -> str:
     return name
 
 
-def ranked(df: pd.DataFrame, key: pd.Series) -> list[tuple[str, pd.DataFrame]]:
-    """The runs grouped by `key` (a value per run), best mean final average first."""
+def ranked(df: pd.DataFrame, key: pd.Series | list[pd.Series]) -> list[tuple[Any, pd.DataFrame]]:
+    """The runs grouped by `key` (a value per run, or a list of such keys), best mean final average first."""
     groups = df.groupby(key, sort=False, dropna=False)
     return sorted(groups, key=lambda kv: -statistics.fmean(kv[1]["final_average"]))
 
@@ -135,8 +136,7 @@ def orders(df: pd.DataFrame) -> str:
     depends on the order spreads widely."""
     names = sorted(df["order"].unique(), key=lambda o: (len(str(o)), str(o)))
     rows = []
-    for (name, scenario), g in sorted(df.groupby(["strategy", "scenario"]),
-                                      key=lambda kv: -statistics.fmean(kv[1]["final_average"])):
+    for (name, scenario), g in ranked(df, [df["strategy"], df["scenario"]]):
         per = g.groupby("order")["final_average"].mean()
         rows.append([
             name, scenario, str(len(g)), ci95(g["final_average"]),
@@ -158,8 +158,9 @@ def not_learned_when_trained(g: pd.DataFrame) -> str:
     for r in g["record"]:
         for j, task in enumerate(r["tasks"]):
             phase = r["learned_in_phase"][j]
-            score = (r["R_metrics"][phase][j] or {}) if phase < len(r["R_metrics"]) else {}
-            majority = (((r.get("reference") or [None] * len(r["tasks"]))[j] or {}).get("majority") or {}).get("test")
+            score = (r["R_metrics"][phase][j] if phase < len(r["R_metrics"]) else None) or {}  # no test rows
+            ref = (r.get("reference") or [None] * len(r["tasks"]))[j] or {}
+            majority = (ref.get("majority") or {}).get("test")
             if majority is None or score.get("score_se") is None:
                 continue
             missed[task] += not is_learned(score["score"], score["score_se"], majority)
@@ -298,17 +299,15 @@ def orderings(df: pd.DataFrame) -> str:
 
     runs = dict(tuple(df.groupby("strategy")))
     names = sorted(runs)
-    unit = "seeds" if df["order"].nunique() == 1 else "runs"  # runs: (seed, order) pairs
+    unit = "seed" if df["order"].nunique() == 1 else "run"  # run: a (seed, order) pair
 
     def vs(n: str, base: str, c: str) -> tuple[float, str]:
         d = paired(df, n, base, c)
         if not d:
             return float("nan"), f"{n}: no run in common"
-        mean, text = statistics.fmean(d), f"{n} {ci95(d)}"
-        if unit == "runs":
-            text = text.replace("(1 seed)", "(1 run)")
+        mean, text = statistics.fmean(d), f"{n} {ci95(d, unit)}"
         if len(d) >= 2:
-            text += f" ({len(d)} {unit}){' *' if abs(mean) > interval_half_width(d) else ''}"
+            text += f" ({len(d)} {unit}s){' *' if abs(mean) > interval_half_width(d) else ''}"
         return mean, text
 
     rows = []
@@ -340,7 +339,7 @@ def orderings(df: pd.DataFrame) -> str:
             above = sorted((n for n in cmp if cmp[n][0] > 0), key=lambda n: -cmp[n][0])
             rows.append([f"joint on top ({what} final average)", "yes" if not above else f"no: {len(above)} above",
                          "minus joint's: " + ("; ".join(cmp[n][1] for n in above) or "every other is lower")])
-    by = "seed" if unit == "seeds" else "seed and order"
+    by = "seed" if unit == "seed" else "seed and order"
     return table(["the literature's ordering", "holds here", f"numbers (x100, paired by {by}, mean ± 95% CI)"], rows)
 
 
