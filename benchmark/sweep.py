@@ -368,17 +368,14 @@ def plan(grid: Grid, base: RunConfig, cli_settings: dict[str, str] | None = None
 
 def run_status(path: Path) -> str | None:
     """The status of the run JSON at `path`; None when there is none, "unreadable" when invalid."""
-    from benchmark.results import read_run
-
     if not path.exists():
         return None
-    try:
-        return read_run(path)["status"]
-    except ValueError:
-        return "unreadable"
+    record = _read_record(path)
+    return "unreadable" if record is None else record["status"]
 
 
 def _read_record(path: Path) -> dict | None:
+    """The run JSON at `path`; None when there is none or it is invalid."""
     from benchmark.results import read_run
 
     try:
