@@ -131,21 +131,29 @@ def text5(df: pd.DataFrame) -> str:
 def orders(df: pd.DataFrame) -> str:
     """A sweep over task orders (text5's four): one row per strategy and scenario, best mean final
     average first; its final average over every run (mean ± 95% CI over the runs: seeds x orders),
-    per order (mean over the seeds), how far apart the orders' means lie (best minus worst), its
-    forgetting, the tasks it does not learn even when it trains them, and CPU time. A strategy that
-    depends on the order spreads widely."""
+    its normalised final average (where the folders hold single-task `independent` runs of the same
+    scenario), per order (mean over the seeds), how far apart the orders' means lie (best minus
+    worst), its forgetting, the tasks single-task fine-tuning does not learn, the tasks it does not
+    learn even when it trains them, and CPU time. A strategy that depends on the order spreads widely."""
     names = sorted(df["order"].unique(), key=lambda o: (len(str(o)), str(o)))
     rows = []
     for (name, scenario), g in ranked(df, [df["strategy"], df["scenario"]]):
         per = g.groupby("order")["final_average"].mean()
         rows.append([
-            name, scenario, str(len(g)), ci95(g["final_average"]),
+            name, scenario, str(len(g)), ci95(g["final_average"]), ci95(g["normalised_average"]),
             *(f"{100 * per[o]:.1f}" if o in per.index else "-" for o in names),
             f"{100 * (per.max() - per.min()):.1f}" if len(per) > 1 else "-",
-            ci95(g["forgetting"]), not_learned_when_trained(g), mean_cpu(g)])
-    out = table(["strategy", "scenario", "runs", "final avg", *(f"order {o}" for o in names), "spread over orders",
-                 "forgetting", "not learned when trained", "CPU s per run"], rows)
+            ci95(g["forgetting"]), not_learned_single_task(g), not_learned_when_trained(g), mean_cpu(g)])
+    out = table(["strategy", "scenario", "runs", "final avg", "normalised", *(f"order {o}" for o in names),
+                 "spread over orders", "forgetting", "not learned (single-task)", "not learned when trained",
+                 "CPU s per run"], rows)
     return f"{out}\n\n{sweep_cost(df)}"
+
+
+def not_learned_single_task(g: pd.DataFrame) -> str:
+    """The tasks that single-task fine-tuning (the runs' `independent` references) does not learn;
+    "-" where none is flagged or the runs have no single-task references."""
+    return ", ".join(sorted({t for v in g["not_learned"] for t in v.split(",") if t})) or "-"
 
 
 def not_learned_when_trained(g: pd.DataFrame) -> str:
@@ -230,13 +238,12 @@ def reference(df: pd.DataFrame) -> str:
     the strategy keeps per task, and the tasks single-task fine-tuning does not learn."""
     rows = []
     for name, g in by_normalised(df):
-        not_learned = sorted({t for v in g["not_learned"] for t in v.split(",") if t})
         d = paired(df, name, "finetune", "final_average") if name != "finetune" else []
         rows.append([
             name, str(len(g)), ci95(g["final_average"]), ci95(d) if d else "-", ci95(g["normalised_average"]),
             ci95(g["forgetting"]), ci95(g["bwt"]), count(g["params_added_per_task"].iloc[0], ".3g"),
             count(statistics.fmean(g["kept_per_task"]), ".3g"), mean_cpu(g),
-            ", ".join(not_learned) or "-"])
+            not_learned_single_task(g)])
     out = table(["strategy", "seeds", "final avg (test)", "minus finetune (paired)", "normalised", "forgetting", "BWT",
                  "params added per task", "kept per task", "CPU s per run", "not learned"], rows)
     return f"{out}\n\n{sweep_cost(df)}"

@@ -104,16 +104,17 @@ def test_orders_gives_each_order_and_orderings_pair_by_seed_and_order(tmp_path):
                                     tasks=tasks, R=[[0.8, None], [rp, 0.9]], cpu_time_s=300.0))
     df, _ = load_frames([tmp_path])
     lines = tables.orders(df).splitlines()
-    assert lines[0] == ("| strategy | scenario | runs | final avg | order 1 | order 2 | spread over orders | "
-                        "forgetting | not learned when trained | CPU s per run |")
+    assert lines[0] == ("| strategy | scenario | runs | final avg | normalised | order 1 | order 2 | spread over orders | "
+                        "forgetting | not learned (single-task) | not learned when trained | CPU s per run |")
     # replay: finals (78+90)/2 = 84, (80+90)/2 = 85 (order 1: 84.5); 78, 80 (order 2: 79.0); spread 5.5.
     # All four: mean 81.75; sd of 84, 85, 78, 80 = 3.304; t(0.975, 3) = 3.1824: ± 5.26.
     # Forgetting 2, 0 (order 1), 14, 10 (order 2): mean 6.5, sd sqrt(131 / 3) = 6.608: ± 10.5
-    assert lines[2] == "| replay | class-incremental | 4 | 81.8 ± 5.3 | 84.5 | 79.0 | 5.5 | 6.5 ± 10.5 | - | 300 |"
+    # (no single-task references in this folder: no normalised score, no single-task flags)
+    assert lines[2] == "| replay | class-incremental | 4 | 81.8 ± 5.3 | - | 84.5 | 79.0 | 5.5 | 6.5 ± 10.5 | - | - | 300 |"
     # finetune: finals 80, 82 (81.0); 75, 77 (76.0); forgetting 10, 6, 20, 16: mean 13.0
     assert lines[3].startswith("| finetune | class-incremental | 4 | 78.5 ± ") and "| 81.0 | 76.0 | 5.0 | 13.0 ± " in lines[3]
     # seed 1's first task (yelp in order 1, agnews in order 2) is not clearly above majority
-    assert lines[3].endswith("| yelp (1 of 4), agnews (1 of 4) | 100 |")
+    assert lines[3].endswith("| - | yelp (1 of 4), agnews (1 of 4) | 100 |")
     assert lines[-1].startswith("8 runs: ")
     # paired by (seed, order): replay's forgetting minus finetune's: -8, -6, -6, -6: mean -6.5,
     # sd 1.0, ± 3.1824 * 1.0 / 2 = 1.6: excludes 0
@@ -129,3 +130,38 @@ def test_orders_gives_each_order_and_orderings_pair_by_seed_and_order(tmp_path):
     assert "| joint on top (raw final average) | no: 1 above | minus joint's: head-only 5.0 (1 run) |" in rows
     assert rows[0].endswith("| numbers (x100, paired by seed and order, mean ± 95% CI) |")
     assert "| replay forget less than finetune | yes | forgetting minus finetune's: replay -6.5 ± 1.6 (4 runs) * |" in rows
+
+
+def test_orders_normalises_by_the_independent_runs_of_the_same_scenario(tmp_path):
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).parent))
+    from run_records import make_record, write
+
+    from benchmark.runs import load_frames
+
+    tasks = ("yelp", "agnews")
+
+    def scored(record, ses):  # standard errors per task, majority scores 0.2 (yelp) and 0.55 (agnews)
+        record["R_metrics"] = [[None if v is None else {"score": v, "score_se": se} for v, se in zip(row, ses)]
+                               for row in record["R"]]
+        record["reference"] = [{"majority": {"test": m}} for m in (0.2, 0.55)]
+        return record
+
+    # single-task: yelp 0.9 (learned: 0.7 above majority), agnews 0.6 (0.05 above, 2 SE = 0.08: not learned)
+    write(tmp_path, scored(make_record("independent", 0, stream="text5", order="1", tasks=tasks,
+                                       R=[[0.9, None], [0.9, 0.6]]), (0.02, 0.04)))
+    for order in ("1", "2"):
+        write(tmp_path, scored(make_record("adapters", 0, stream="text5", order=order, tasks=tasks,
+                                           R=[[0.95, None], [0.95, 0.7]]), (0.02, 0.04)))
+    # class-incremental runs have no reference (independent needs a task id): "-"
+    write(tmp_path, scored(make_record("finetune", 0, stream="text5", scenario="class-incremental", order="1",
+                                       tasks=tasks, R=[[0.9, None], [0.1, 0.7]]), (0.02, 0.04)))
+    df, _ = load_frames([tmp_path])
+    rows = {line.split(" | ")[0][2:]: line for line in tables.orders(df).splitlines()[2:] if line.startswith("| ")}
+    # adapters: normalised over the learned task only, (0.95 - 0.2) / (0.9 - 0.2) = 1.0714; agnews flagged
+    assert rows["adapters"].startswith("| adapters | task-incremental | 2 | 82.5 ± 0.0 | 107.1 ± 0.0 | 82.5 | 82.5 | 0.0 |")
+    assert rows["adapters"].endswith("| agnews | - | - |")
+    assert rows["independent"].startswith("| independent | task-incremental | 1 | 75.0 (1 seed) | 100.0 (1 seed) | 75.0 | - |")
+    assert "| finetune | class-incremental | 1 | 40.0 (1 seed) | - |" in rows["finetune"]
+    assert rows["finetune"].endswith("| 80.0 (1 seed) | - | - | - |")  # forgets yelp's 0.9 -> 0.1
