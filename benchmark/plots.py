@@ -410,10 +410,11 @@ def pareto_front(x: Sequence[float], y: Sequence[float]) -> list[int]:
 
 
 def _place_labels(fig: Figure, ax, points: list[tuple[float, float, str, tuple]], fontsize: float,
-                  segments: Sequence[tuple[float, float, float, float]] = ()) -> None:
+                  segments: Sequence[tuple[float, float, float, float]] = (), obstacles: Sequence = ()) -> None:
     """Label every point, coincident ones too: each label takes the first nearby spot (tried in
-    rings of growing distance) that overlaps no marker and no label placed before it, and gets a
-    thin leader line when it sits away from its point. A small adjustText, without the dependency."""
+    rings of growing distance) that overlaps no marker, no label placed before it and none of the
+    `obstacles` (artists already drawn, e.g. the reference lines' labels), and gets a thin leader
+    line when it sits away from its point. A small adjustText, without the dependency."""
     from matplotlib.transforms import Bbox
 
     renderer = fig.canvas.get_renderer()
@@ -428,6 +429,7 @@ def _place_labels(fig: Figure, ax, points: list[tuple[float, float, str, tuple]]
     for xa, ya, xb, yb in segments:  # error bars and the front's steps: lines a label must not cross
         (pa, qa), (pb, qb) = to_px((xa, ya)), to_px((xb, yb))
         taken.append(Bbox.from_extents(min(pa, pb) - 2, min(qa, qb) - 2, max(pa, pb) + 2, max(qa, qb) + 2))
+    taken += [artist.get_window_extent(renderer) for artist in obstacles]
     order = sorted(range(len(points)), key=lambda i: -points[i][1])  # top first
     for i in order:
         px, py, label, colour = points[i]
@@ -547,11 +549,12 @@ def pareto_figure(df: pd.DataFrame, title: str, styles: dict, interval: str = "c
     if len(front) > 1:
         segments += [(fx[k], fy[k], fx[k + 1], fy[k]) for k in range(len(front) - 1)]
         segments += [(fx[k + 1], fy[k], fx[k + 1], fy[k + 1]) for k in range(len(front) - 1)]
-    _place_labels(fig, ax, labels, 7, segments)
-    for config, _, y, _, n in refs:  # reference labels at the left edge, above their line
+    ref_labels = [  # at the left edge, above their line; the points' labels keep clear of them
         ax.annotate(config if same_n else f"{config} (n={n})", (0.01, y),
                     xycoords=("axes fraction", "data"), xytext=(0, 2), textcoords="offset points",
                     fontsize=7, color=styles[config][0], va="bottom")
+        for config, _, y, _, n in refs]
+    _place_labels(fig, ax, labels, 7, segments, ref_labels)
     return fig
 
 

@@ -113,6 +113,30 @@ def test_pareto_x_counts_parameters_state_and_replay_memory(tmp_path):
     assert {"finetune", "ewc", "replay", "joint"} <= set(texts(fig))  # every point labelled
 
 
+def test_point_labels_keep_clear_of_the_reference_lines_labels(tmp_path):
+    """A point just above joint's line at the far left, with another point right beside it: its
+    label's first free spot is to its left, where joint's label sits; it goes elsewhere (the
+    reference labels are drawn first and count as taken)."""
+    runs = tmp_path / "runs"
+    for seed in (0, 1):
+        write(runs, make_record("joint", seed, params_per_task=600, plan=[[0, 1, 2, 3]],
+                                R=[[0.80, 0.80, 0.80, 0.80 + 0.002 * seed]]))
+        write(runs, make_record("finetune", seed, params_per_task=600,
+                                metrics={"final_average": 0.801 + 0.002 * seed, "forgetting": 0.0, "bwt": 0.0}))
+        write(runs, make_record("replay", seed, params_per_task=700,
+                                metrics={"final_average": 0.801 + 0.002 * seed, "forgetting": 0.0, "bwt": 0.0}))
+        write(runs, make_record("ewc", seed, params_per_task=600, state_floats=40_000_000,
+                                metrics={"final_average": 0.70, "forgetting": 0.0, "bwt": 0.0}))
+    df = load_runs(runs).frame
+    fig = pareto_figure(df, "t", _styles(list(df["config"])))
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    ax = fig.axes[0]
+    boxes = {t.get_text(): t.get_window_extent(renderer) for t in ax.texts}
+    assert {"joint", "finetune", "replay", "ewc"} <= set(boxes)
+    assert not any(boxes[name].overlaps(boxes["joint"]) for name in ("finetune", "replay", "ewc"))
+
+
 def test_a_single_run_figure_says_so_and_labels_every_axis(tmp_path):
     runs = tmp_path / "runs"
     write(runs, make_record("finetune", 0))
