@@ -164,7 +164,9 @@ def format_summary(record: dict) -> str:
     if flagged:
         lines.append(f"not learned at these settings (single-task not 2 SE above majority): {', '.join(flagged)}")
     elif refs and not any(r.get("single_task") for r in refs):
-        lines.append("single-task reference: none yet (run --strategy independent with the same flags "
+        scenario = (record.get("run") or {}).get("scenario", "task-incremental")
+        other = "" if scenario == "task-incremental" else " but --scenario task-incremental"
+        lines.append(f"single-task reference: none yet (run --strategy independent with the same flags{other} "
                      "into the same --output-dir for normalised scores)")
     if "added_final_average" in m:  # mtl-then-add
         lines.append("first-phase tasks: forgetting {}  final {};  added tasks: final {}  learning acc {}".format(

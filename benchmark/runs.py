@@ -274,7 +274,10 @@ def setting_keys(df: pd.DataFrame) -> list[str]:
 def load_frames(folders: list[str | Path], warn: Callable[[str], None] | None = None
                 ) -> tuple[pd.DataFrame, list[LoadedRuns]]:
     """The runs of several folders in one frame, in the folders' order; each folder is read on its
-    own (references and duplicates are matched within a folder), its summary in the list."""
+    own (duplicates are matched within a folder), its summary in the list. A run that finds no
+    single-task reference in its own folder takes one from the other folders' `independent` runs
+    (e.g. text5's class-incremental runs from the task-incremental folder beside them)."""
     loaded = [load_runs(folder, warn) for folder in folders]
     runs = [(Path(p), r) for x in loaded for p, r in zip(x.frame["path"], x.frame["record"])]
+    attach_references(runs)
     return runs_frame(runs), loaded

@@ -131,8 +131,8 @@ def text5(df: pd.DataFrame) -> str:
 def orders(df: pd.DataFrame) -> str:
     """A sweep over task orders (text5's four): one row per strategy and scenario, best mean final
     average first; its final average over every run (mean ± 95% CI over the runs: seeds x orders),
-    its normalised final average (where the folders hold single-task `independent` runs of the same
-    scenario), per order (mean over the seeds), how far apart the orders' means lie (best minus
+    its normalised final average (where any of the folders holds matching single-task `independent`
+    runs: they are the references of either scenario), per order (mean over the seeds), how far apart the orders' means lie (best minus
     worst), its forgetting, the tasks single-task fine-tuning does not learn, the tasks it does not
     learn even when it trains them, and CPU time. A strategy that depends on the order spreads widely."""
     names = sorted(df["order"].unique(), key=lambda o: (len(str(o)), str(o)))

@@ -152,6 +152,11 @@ def test_not_learned_flag_and_normalised_scores_in_runs(make_config, chance_task
     cfg = dict(tasks=["syn_red", "coin"], val_size=100, output_dir=str(tmp_path / "runs"))
     before = run(make_config(strategy="finetune", **cfg))  # made before any reference exists
     assert before["metrics"]["normalised_average"] is None and before["reference"][0]["single_task"] is None
+    from benchmark.results import format_summary
+
+    assert "run --strategy independent with the same flags into the same --output-dir" in format_summary(before)
+    as_ci = {**before, "run": {**before["run"], "scenario": "class-incremental"}}  # independent needs a task id
+    assert "with the same flags but --scenario task-incremental into" in format_summary(as_ci)
     ind = run(make_config(strategy="independent", **cfg))
     ref = {t: r for t, r in zip(ind["tasks"], ind["reference"])}
     assert ref["syn_red"]["learned"] == {"test": True, "validation": True}
@@ -167,6 +172,12 @@ def test_not_learned_flag_and_normalised_scores_in_runs(make_config, chance_task
     # coin is not learned, so the normalised average is syn_red's alone
     want = (ft["R"][-1][0] - majority) / (single - majority)
     assert ft["metrics"]["normalised_average"] == pytest.approx(want)
+    # a class-incremental run takes the same reference: a task trained alone has no other task's
+    # classes to tell apart, with a task id or without
+    ci = run(make_config(strategy="finetune", scenario="class-incremental", **cfg))
+    assert ci["reference"][0]["single_task_run"] == ind["run_id"] and reference.not_learned(ci) == ["coin"]
+    assert ci["metrics"]["normalised_average"] == pytest.approx(
+        (ci["R"][-1][0] - ci["reference"][0]["majority"]["test"]) / (single - ci["reference"][0]["majority"]["test"]))
     # the leaderboard fills the reference of the run made before, and flags coin everywhere
     board, _ = leaderboard(tmp_path / "runs")
     rows = {c: r for c, r in zip(board["config"], board.to_dict("records"))}

@@ -132,7 +132,7 @@ def test_orders_gives_each_order_and_orderings_pair_by_seed_and_order(tmp_path):
     assert "| replay forget less than finetune | yes | forgetting minus finetune's: replay -6.5 ± 1.6 (4 runs) * |" in rows
 
 
-def test_orders_normalises_by_the_independent_runs_of_the_same_scenario(tmp_path):
+def test_orders_normalises_by_independent_runs_in_any_folder_and_either_scenario(tmp_path):
     import sys
 
     sys.path.insert(0, str(Path(__file__).parent))
@@ -141,6 +141,7 @@ def test_orders_normalises_by_the_independent_runs_of_the_same_scenario(tmp_path
     from benchmark.runs import load_frames
 
     tasks = ("yelp", "agnews")
+    ci, ti = tmp_path / "class-incremental", tmp_path / "task-incremental"
 
     def scored(record, ses):  # standard errors per task, majority scores 0.2 (yelp) and 0.55 (agnews)
         record["R_metrics"] = [[None if v is None else {"score": v, "score_se": se} for v, se in zip(row, ses)]
@@ -149,19 +150,26 @@ def test_orders_normalises_by_the_independent_runs_of_the_same_scenario(tmp_path
         return record
 
     # single-task: yelp 0.9 (learned: 0.7 above majority), agnews 0.6 (0.05 above, 2 SE = 0.08: not learned)
-    write(tmp_path, scored(make_record("independent", 0, stream="text5", order="1", tasks=tasks,
-                                       R=[[0.9, None], [0.9, 0.6]]), (0.02, 0.04)))
+    write(ti, scored(make_record("independent", 0, stream="text5", order="1", tasks=tasks,
+                                 R=[[0.9, None], [0.9, 0.6]]), (0.02, 0.04)))
     for order in ("1", "2"):
-        write(tmp_path, scored(make_record("adapters", 0, stream="text5", order=order, tasks=tasks,
-                                           R=[[0.95, None], [0.95, 0.7]]), (0.02, 0.04)))
-    # class-incremental runs have no reference (independent needs a task id): "-"
-    write(tmp_path, scored(make_record("finetune", 0, stream="text5", scenario="class-incremental", order="1",
-                                       tasks=tasks, R=[[0.9, None], [0.1, 0.7]]), (0.02, 0.04)))
-    df, _ = load_frames([tmp_path])
-    rows = {line.split(" | ")[0][2:]: line for line in tables.orders(df).splitlines()[2:] if line.startswith("| ")}
+        write(ti, scored(make_record("adapters", 0, stream="text5", order=order, tasks=tasks,
+                                     R=[[0.95, None], [0.95, 0.7]]), (0.02, 0.04)))
+    # a class-incremental run, in the other folder: a single task has no scenario, so the
+    # task-incremental independent run is its reference too
+    write(ci, scored(make_record("finetune", 0, stream="text5", scenario="class-incremental", order="1",
+                                 tasks=tasks, R=[[0.9, None], [0.55, 0.7]]), (0.02, 0.04)))
+    # another seed's independent run is no reference (the seed is matched)
+    write(ci, scored(make_record("finetune", 1, stream="text5", scenario="class-incremental", order="1",
+                                 tasks=tasks, R=[[0.9, None], [0.55, 0.7]]), (0.02, 0.04)))
+    df, _ = load_frames([ci, ti])
+    rows = [line for line in tables.orders(df).splitlines()[2:] if line.startswith("| ")]
+    by = {(r.split(" | ")[0][2:], r.split(" | ")[2]): r for r in rows}
     # adapters: normalised over the learned task only, (0.95 - 0.2) / (0.9 - 0.2) = 1.0714; agnews flagged
-    assert rows["adapters"].startswith("| adapters | task-incremental | 2 | 82.5 ± 0.0 | 107.1 ± 0.0 | 82.5 | 82.5 | 0.0 |")
-    assert rows["adapters"].endswith("| agnews | - | - |")
-    assert rows["independent"].startswith("| independent | task-incremental | 1 | 75.0 (1 seed) | 100.0 (1 seed) | 75.0 | - |")
-    assert "| finetune | class-incremental | 1 | 40.0 (1 seed) | - |" in rows["finetune"]
-    assert rows["finetune"].endswith("| 80.0 (1 seed) | - | - | - |")  # forgets yelp's 0.9 -> 0.1
+    assert by["adapters", "2"].startswith("| adapters | task-incremental | 2 | 82.5 ± 0.0 | 107.1 ± 0.0 | 82.5 | 82.5 | 0.0 |")
+    assert by["adapters", "2"].endswith("| agnews | - | - |")
+    assert by["independent", "1"].startswith("| independent | task-incremental | 1 | 75.0 (1 seed) | 100.0 (1 seed) |")
+    # finetune: final (0.55 + 0.7) / 2 = 62.5 over both seeds; normalised only for seed 0, from
+    # yelp: (0.55 - 0.2) / 0.7 = 0.5; forgetting 35 in both; agnews flagged by seed 0's reference
+    assert by["finetune", "2"] == ("| finetune | class-incremental | 2 | 62.5 ± 0.0 | 50.0 (1 seed) | 62.5 | - | - | "
+                                   "35.0 ± 0.0 | agnews | - | - |")

@@ -6,8 +6,8 @@
 # id, so adapters runs in the task-incremental version of the stream, in its own folder (not
 # comparable with the class-incremental rows). `independent` (single-task fine-tuning, which needs a
 # task id too) runs there once per seed: its scores are the single-task references that normalise
-# adapters' scores and say which tasks are learned at these caps (the order does not matter to it;
-# it runs as order 1). Needs the mirrors (CMTBENCH_DATA_DIR) or the Hub.
+# the scores of both folders' runs (a task trained alone has no scenario) and say which tasks are
+# learned at these caps (the order does not matter to it; it runs as order 1). Needs the mirrors (CMTBENCH_DATA_DIR) or the Hub.
 # Resumable: rerun to continue (SWEEP_FLAGS=--dry-run shows what is left). ORDERS=1 SEEDS=0 runs a
 # part first (every strategy on one order: a comparison before the whole grid is done). Then:
 #   python results/tables.py orders results/runs/text5-orders results/runs/text5-orders-task-incremental
