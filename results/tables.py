@@ -9,6 +9,7 @@
     python results/tables.py reference results/runs/mixed4          # the reference sweep, 95% CIs
     python results/tables.py orderings results/runs/mixed4          # the literature's orderings, checked
     python results/tables.py orders results/runs/text5-orders       # a sweep over task orders
+    python results/tables.py update README.md docs/results.md       # rewrite the docs' generated tables
 
 `leaderboard` gives the aggregate columns every experiment shares; these tables add what one
 experiment is about (per-task scores, the share of the data a sampler used, forgetting of the
@@ -20,9 +21,12 @@ benchmark/formatting.py.
 from __future__ import annotations
 
 import argparse
+import re
 import statistics
 import sys
 from collections import defaultdict
+from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
@@ -363,7 +367,71 @@ KINDS = {"glue-small": glue_small, "samplers": samplers, "mtl-add": mtl_add, "te
          "orderings": orderings}
 
 
+# A generated table in a markdown file sits between these two lines; the first names the command
+# that prints it (`python results/tables.py KIND FOLDER...`, folders relative to the repository
+# root). `update` rewrites every such block from the runs, so the docs' tables are the runs'.
+BEGIN = re.compile(r"^<!-- results/tables\.py (?P<kind>[a-z0-9-]+) (?P<folders>[^<>]+?) -->$")
+END = "<!-- end of generated table -->"
+
+
+def render(kind: str, folders: list[str | Path]) -> str:
+    """The table `python results/tables.py KIND FOLDER...` prints, without the loader's summary."""
+    df, _ = load_frames(folders)
+    if not len(df):
+        raise ValueError(f"no complete runs in {', '.join(map(str, folders))}")
+    return KINDS[kind](df)
+
+
+def update_text(text: str, render_table: Callable[[str, list[str]], str]) -> str:
+    """`text` with every generated block (between a BEGIN line and END) replaced by
+    `render_table(kind, folders)`; a BEGIN without its END, or an unknown kind, is an error."""
+    lines, out, i = text.split("\n"), [], 0
+    while i < len(lines):
+        out.append(lines[i])
+        m = BEGIN.match(lines[i])
+        i += 1
+        if not m:
+            continue
+        if m["kind"] not in KINDS:
+            raise ValueError(f"unknown table kind {m['kind']!r} in: {lines[i - 1]}")
+        try:
+            end = lines.index(END, i)
+        except ValueError:
+            raise ValueError(f"no {END!r} after: {lines[i - 1]}") from None
+        out += ["", *render_table(m["kind"], m["folders"].split()).split("\n"), "", END]
+        i = end + 1
+    return "\n".join(out)
+
+
+def update(files: list[str], root: Path, check: bool) -> int:
+    """Rewrite the generated tables of `files` from the runs under `root` (with `check`, write
+    nothing and say which files are out of date: exit 1)."""
+    stale = []
+    for name in files:
+        path = root / name
+        old = path.read_text()
+        new = update_text(old, lambda kind, folders: render(kind, [root / f for f in folders]))
+        if new != old:
+            stale.append(name)
+            if not check:
+                path.write_text(new)
+    verb = "out of date" if check else "updated"
+    print(f"{verb}: {', '.join(stale)}" if stale else "every generated table is up to date")
+    return 1 if check and stale else 0
+
+
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["update"]:
+        u = argparse.ArgumentParser(prog="tables.py update", description="rewrite the generated tables "
+                                    "of markdown files (between '<!-- results/tables.py KIND FOLDER... -->' "
+                                    f"and '{END}') from the runs")
+        u.add_argument("files", nargs="+", help="markdown files, e.g. README.md docs/results.md")
+        u.add_argument("--check", action="store_true", help="write nothing; exit 1 if a table is out of date")
+        u.add_argument("--root", type=Path, default=Path(__file__).resolve().parent.parent,
+                       help="the repository root the files and folders are relative to")
+        args = u.parse_args(argv[1:])
+        return update(args.files, args.root, args.check)
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("kind", choices=sorted(KINDS))
     p.add_argument("folders", nargs="+", help="folders of run JSONs")

@@ -93,3 +93,22 @@ def write(folder: Path, record: dict, name: str | None = None) -> Path:
     path = folder / (name or f"{record['run_id']}.json")
     path.write_text(json.dumps(record, indent=1))
     return path
+
+
+def committed_runs(folder: Path, tmp_path: Path) -> Path:
+    """The run JSONs of `folder` that git tracks, copied to a folder of their own: a sweep still
+    writing into the checkout's results/runs must not change what the committed CSVs and docs'
+    tables are compared with. Outside a git checkout (an unpacked archive) the folder as it is."""
+    import shutil
+    import subprocess
+
+    try:
+        listed = subprocess.run(["git", "ls-files", "-z", "--", "."], cwd=folder, capture_output=True,
+                                check=True).stdout.decode().split("\0")
+    except (OSError, subprocess.CalledProcessError):
+        return folder
+    copy = tmp_path / "committed" / folder.name
+    copy.mkdir(parents=True)
+    for name in filter(None, listed):
+        shutil.copy2(folder / name, copy / Path(name).name)
+    return copy

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from run_records import make_record, write
+from run_records import committed_runs, make_record, write
 
 from benchmark.__main__ import main
 from benchmark.leaderboard import aggregate
@@ -22,25 +22,6 @@ def elsewhere(tmp_path_factory, monkeypatch):
     cwd = tmp_path_factory.mktemp("cwd")
     monkeypatch.chdir(cwd)
     return cwd
-
-
-def committed_runs(folder: Path, tmp_path: Path) -> Path:
-    """The run JSONs of `folder` that git tracks, copied to a folder of their own: a sweep still
-    writing into the checkout's results/runs must not change what the committed CSV is compared
-    with. Outside a git checkout (an unpacked archive) the folder as it is."""
-    import shutil
-    import subprocess
-
-    try:
-        listed = subprocess.run(["git", "ls-files", "-z", "--", "."], cwd=folder, capture_output=True,
-                                check=True).stdout.decode().split("\0")
-    except (OSError, subprocess.CalledProcessError):
-        return folder
-    copy = tmp_path / "committed" / folder.name
-    copy.mkdir(parents=True)
-    for name in filter(None, listed):
-        shutil.copy2(folder / name, copy / Path(name).name)
-    return copy
 
 
 def metrics(final: float, forgetting: float | None = None, bwt: float | None = None,

@@ -173,3 +173,54 @@ def test_orders_normalises_by_independent_runs_in_any_folder_and_either_scenario
     # yelp: (0.55 - 0.2) / 0.7 = 0.5; forgetting 35 in both; agnews flagged by seed 0's reference
     assert by["finetune", "2"] == ("| finetune | class-incremental | 2 | 62.5 ± 0.0 | 50.0 (1 seed) | 62.5 | - | - | "
                                    "35.0 ± 0.0 | agnews | - | - |")
+
+
+def test_update_rewrites_only_the_generated_blocks():
+    text = "\n".join(["intro", "<!-- results/tables.py orders runs/a runs/b -->", "", "| stale |", "",
+                      tables.END, "prose | with a bar", "<!-- results/tables.py reference runs/a -->", tables.END, ""])
+    calls = []
+
+    def fake(kind, folders):
+        calls.append((kind, folders))
+        return f"| {kind} |\n|---|\n| {len(folders)} folders |"
+
+    out = tables.update_text(text, fake)
+    assert calls == [("orders", ["runs/a", "runs/b"]), ("reference", ["runs/a"])]
+    assert out.split("\n") == [
+        "intro", "<!-- results/tables.py orders runs/a runs/b -->", "", "| orders |", "|---|", "| 2 folders |", "",
+        tables.END, "prose | with a bar", "<!-- results/tables.py reference runs/a -->", "", "| reference |", "|---|",
+        "| 1 folders |", "", tables.END, ""]
+    assert tables.update_text(out, fake) == out  # up to date: unchanged
+    with pytest.raises(ValueError, match="no '<!-- end of generated table -->'"):
+        tables.update_text("<!-- results/tables.py orders runs/a -->\n| x |\n", fake)
+    with pytest.raises(ValueError, match="unknown table kind 'nope'"):
+        tables.update_text(f"<!-- results/tables.py nope runs/a -->\n{tables.END}\n", fake)
+
+
+def test_the_docs_tables_are_what_the_committed_runs_give(tmp_path):
+    """README.md and docs/results.md: every generated table (between '<!-- results/tables.py KIND
+    FOLDER... -->' and its end line) is what that command prints from the runs git tracks, so a
+    table in the docs cannot drift from the runs. `python results/tables.py update README.md
+    docs/results.md` rewrites them."""
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).parent))
+    from run_records import committed_runs
+
+    repo = Path(__file__).resolve().parents[1]
+    copies: dict[str, Path] = {}
+
+    def from_committed(kind, folders):
+        for f in folders:
+            if f not in copies:
+                copies[f] = committed_runs(repo / f, tmp_path / str(len(copies)))
+        return tables.render(kind, [copies[f] for f in folders])
+
+    blocks = 0
+    for name in ("README.md", "docs/results.md"):
+        text = (repo / name).read_text()
+        blocks += text.count(tables.END)
+        assert tables.update_text(text, from_committed) == text, (
+            f"{name}: a generated table differs from the committed runs; run "
+            "`python results/tables.py update README.md docs/results.md` and commit the runs it reads")
+    assert blocks >= 6
