@@ -9,7 +9,7 @@
     python results/tables.py reference results/runs/mixed4          # the reference sweep, 95% CIs
     python results/tables.py orderings results/runs/mixed4          # the literature's orderings, checked
     python results/tables.py orders results/runs/text5-orders       # a sweep over task orders
-    python results/tables.py update README.md docs/results.md       # rewrite the docs' generated tables
+    python results/tables.py update README.md docs/*.md             # rewrite the docs' generated tables
 
 `leaderboard` gives the aggregate columns every experiment shares; these tables add what one
 experiment is about (per-task scores, the share of the data a sampler used, forgetting of the
