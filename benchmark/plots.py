@@ -27,6 +27,7 @@ none, and the captions say so.
 from __future__ import annotations
 
 import hashlib
+import math
 import re
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -184,7 +185,8 @@ def plot_heatmaps(df: pd.DataFrame, path: Path, title: str) -> Path:
         label = f"{config}\n(mean of {len(Rs)} run{'s' * (len(Rs) > 1)})"
         panels.append((mean, _row_labels(first), first["tasks"], label))
     vmin, vmax = _limits([p[0] for p in panels])
-    ncols = min(3, len(panels))
+    # about 3:2 landscape in panels (23 strategies: 6 x 4), at least 3 columns: a page, not a scroll
+    ncols = min(len(panels), max(3, math.ceil(math.sqrt(1.5 * len(panels)))))
     nrows = -(-len(panels) // ncols)
     tasks = max(len(p[2]) for p in panels)
     phases = max(len(p[1]) for p in panels)
@@ -196,7 +198,7 @@ def plot_heatmaps(df: pd.DataFrame, path: Path, title: str) -> Path:
         im = _heatmap_panel(ax, R, rows, cols, label, vmin, vmax)
     for ax in list(axes.flat)[len(panels):]:
         ax.set_visible(False)
-    fig.colorbar(im, ax=axes, shrink=0.8, label="score x100 (grey: not evaluated)")
+    fig.colorbar(im, ax=axes, shrink=0.8 if nrows <= 2 else 0.5, aspect=25, label="score x100 (grey: not evaluated)")
     fig.suptitle(f"Score on each task (columns) after each training phase (rows)\n{title}\n"
                  "each panel: mean over the seeds of the most common task order", fontsize=9)
     return _save(fig, path)
