@@ -135,10 +135,11 @@ def text5(df: pd.DataFrame) -> str:
 def orders(df: pd.DataFrame) -> str:
     """A sweep over task orders (text5's four): one row per strategy and scenario, best mean final
     average first; its final average over every run (mean ± 95% CI over the runs: seeds x orders),
-    its normalised final average (where any of the folders holds matching single-task `independent`
-    runs: they are the references of either scenario), per order (mean over the seeds), how far apart the orders' means lie (best minus
-    worst), its forgetting, the tasks single-task fine-tuning does not learn, the tasks it does not
-    learn even when it trains them, and CPU time. A strategy that depends on the order spreads widely."""
+    its normalised final average (where any of the folders holds matching single-task
+    `independent` runs: they are the references of either scenario), per order (mean over the
+    seeds), how far apart the orders' means lie (best minus worst), its forgetting, the tasks
+    single-task fine-tuning does not learn, the tasks it does not learn even when it trains them,
+    and CPU time. A strategy that depends on the order spreads widely."""
     names = sorted(df["order"].unique(), key=lambda o: (len(str(o)), str(o)))
     rows = []
     for (name, scenario), g in ranked(df, [df["strategy"], df["scenario"]]):
@@ -406,11 +407,17 @@ def update_text(text: str, render_table: Callable[[str, list[str]], str]) -> str
 def update(files: list[str], root: Path, check: bool) -> int:
     """Rewrite the generated tables of `files` from the runs under `root` (with `check`, write
     nothing and say which files are out of date: exit 1)."""
+    from benchmark.errors import UsageError
+
     stale = []
     for name in files:
         path = root / name
-        old = path.read_text()
-        new = update_text(old, lambda kind, folders: render(kind, [root / f for f in folders]))
+        try:  # each file is written whole, once all its tables are made
+            old = path.read_text()
+            new = update_text(old, lambda kind, folders: render(kind, [root / f for f in folders]))
+        except (OSError, ValueError, UsageError) as exc:
+            print(f"error: {name}: {exc}", file=sys.stderr)
+            return 2
         if new != old:
             stale.append(name)
             if not check:

@@ -224,3 +224,28 @@ def test_the_docs_tables_are_what_the_committed_runs_give(tmp_path):
             f"{name}: a generated table differs from the committed runs; run "
             "`python results/tables.py update README.md docs/*.md` and commit the runs it reads")
     assert blocks >= 17
+
+
+def test_update_command_writes_the_tables_and_refuses_bad_input_in_one_line(tmp_path, capsys):
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).parent))
+    from run_records import make_record, write
+
+    for seed in (0, 1):
+        write(tmp_path / "runs" / "a", make_record("finetune", seed))
+    doc = tmp_path / "doc.md"
+    doc.write_text(f"# t\n<!-- results/tables.py reference runs/a -->\n| old |\n{tables.END}\nend\n")
+    assert tables.main(["update", "doc.md", "--root", str(tmp_path), "--check"]) == 1
+    assert "| old |" in doc.read_text()  # --check writes nothing
+    assert tables.main(["update", "doc.md", "--root", str(tmp_path)]) == 0
+    text = doc.read_text()
+    assert "| old |" not in text and "| finetune | 2 |" in text and text.endswith(f"{tables.END}\nend\n")
+    assert tables.main(["update", "doc.md", "--root", str(tmp_path), "--check"]) == 0
+    capsys.readouterr()
+    doc.write_text(f"<!-- results/tables.py reference runs/missing -->\n{tables.END}\n")
+    before = doc.read_text()
+    assert tables.main(["update", "doc.md", "--root", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: doc.md: ") and "runs/missing" in err and err.count("\n") == 1
+    assert doc.read_text() == before
