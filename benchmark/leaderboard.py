@@ -19,17 +19,29 @@ from pathlib import Path
 import pandas as pd
 
 from benchmark.config import model_name
-from benchmark.formatting import count, markdown_table, mean_std, missing, number, significant
-from benchmark.runs import VALUES, LoadedRuns, complete_runs, setting_keys
+from benchmark.formatting import (
+    count,
+    interval_half_width,
+    markdown_table,
+    mean_std,
+    missing,
+    number,
+    significant,
+)
+from benchmark.runs import METRICS, VALUES, LoadedRuns, complete_runs, setting_keys
 
 
 def aggregate(df: pd.DataFrame) -> pd.DataFrame:
     """One row per group: mean and sample standard deviation (ddof 1; empty for one run) of
-    every metric and cost over its runs, and how many runs, seeds and orders it holds."""
+    every metric and cost over its runs, for the scores the half-width of the mean's 95%
+    confidence interval too (Student's t; empty below two runs), and how many runs, seeds and
+    orders it holds."""
     settings = setting_keys(df)
     grouped = df.groupby([*settings, "strategy", "strategy_config"], dropna=False, sort=False)
     stats = grouped[VALUES].agg(["mean", "std"])
     stats.columns = [f"{col}_{stat}" for col, stat in stats.columns]
+    ci = grouped[METRICS].agg(lambda s: interval_half_width(s, "ci95"))
+    stats = stats.join(ci.rename(columns=lambda col: f"{col}_ci95"))
     counts = grouped.agg(
         config=("config", "first"),
         n_runs=("run_id", "size"),
@@ -48,7 +60,8 @@ def aggregate(df: pd.DataFrame) -> pd.DataFrame:
     )
     front = [*settings, "strategy", "config", "strategy_config", "n_runs", "n_seeds", "n_orders",
              "seeds", "backbone_params", "not_learned", "memory_tokens_estimated"]
-    return board[front + [f"{v}_{s}" for v in VALUES for s in ("mean", "std")]].reset_index(drop=True)
+    values = [f"{v}_{s}" for v in VALUES for s in (("mean", "std", "ci95") if v in METRICS else ("mean", "std"))]
+    return board[front + values].reset_index(drop=True)
 
 
 def leaderboard(folder: str | Path, warn: Callable[[str], None] | None = None

@@ -260,3 +260,18 @@ def test_the_committed_leaderboards_rebuild_byte_for_byte(elsewhere, tmp_path, r
     assert out.read_bytes() == committed.read_bytes()
     readme = (REPO / "results" / "README.md").read_text()
     assert f"python -m benchmark leaderboard results/runs/{runs} --output results/{csv}" in readme
+
+
+def test_scores_carry_the_half_width_of_their_95_percent_interval(tmp_path):
+    # final averages 0.70, 0.72, 0.74: mean 0.72, sd 0.02, t(0.975, 2) = 4.3027: 4.3027 * 0.02 / sqrt(3) = 0.04968
+    for seed, final in enumerate((0.70, 0.72, 0.74)):
+        write(tmp_path, make_record("finetune", seed, metrics=metrics(final, 0.1 * seed)))
+    write(tmp_path, make_record("ewc", 0, metrics=metrics(0.6, 0.05)))  # one run: no interval
+    board = aggregate(load_runs(tmp_path).frame).set_index("strategy")
+    assert board.loc["finetune", "final_average_ci95"] == pytest.approx(4.302653 * 0.02 / math.sqrt(3), rel=1e-5)
+    # forgetting 0, 0.1, 0.2: sd 0.1
+    assert board.loc["finetune", "forgetting_ci95"] == pytest.approx(4.302653 * 0.1 / math.sqrt(3), rel=1e-5)
+    assert math.isnan(board.loc["ewc", "final_average_ci95"])
+    assert "cpu_time_total_s_ci95" not in board.columns  # costs keep mean and std only
+    cols = list(board.columns)
+    assert cols.index("final_average_ci95") == cols.index("final_average_std") + 1
