@@ -231,9 +231,16 @@ def tuned(df: pd.DataFrame) -> str:
 
 
 def by_normalised(df: pd.DataFrame) -> list[tuple[str, pd.DataFrame]]:
-    """The runs grouped by strategy, best mean normalised score first (the reference tables' order)."""
-    return sorted(ranked(df, df["strategy"]),
-                  key=lambda kv: -statistics.fmean(kv[1]["normalised_average"].fillna(0.0)))
+    """The runs grouped by strategy, best mean normalised score first (the reference tables'
+    order): the mean over the runs that have one (a run whose single-task reference is not run
+    yet has none, and counts neither way); strategies without any last, by final average."""
+    def key(kv: tuple[str, pd.DataFrame]) -> tuple[int, float]:
+        normalised = kv[1]["normalised_average"].dropna()
+        if len(normalised):
+            return 0, -statistics.fmean(normalised)
+        return 1, -statistics.fmean(kv[1]["final_average"])
+
+    return sorted(ranked(df, df["strategy"]), key=key)
 
 
 def reference(df: pd.DataFrame) -> str:

@@ -249,3 +249,27 @@ def test_update_command_writes_the_tables_and_refuses_bad_input_in_one_line(tmp_
     err = capsys.readouterr().err
     assert err.startswith("error: doc.md: ") and "runs/missing" in err and err.count("\n") == 1
     assert doc.read_text() == before
+
+
+def test_reference_rows_rank_by_the_normalised_scores_that_exist(tmp_path):
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).parent))
+    from run_records import make_record, write
+
+    from benchmark.runs import load_frames
+
+    def with_normalised(record, value):
+        record["metrics"]["normalised_average"] = value
+        return record
+
+    # adapters: 1.05 and 1.07 on seeds 0-1, and seed 2 before its single-task reference exists
+    # (None): its mean is 1.06, above bitfit's 1.0 on three seeds; a run without a reference must
+    # not count as 0 (that would give adapters 0.71 and put it below bitfit)
+    for seed, value in enumerate((1.05, 1.07, None)):
+        write(tmp_path, with_normalised(make_record("adapters", seed), value))
+        write(tmp_path, with_normalised(make_record("bitfit", seed), 1.0))
+    write(tmp_path, with_normalised(make_record("ewc", 0), None))  # none at all: last
+    df, _ = load_frames([tmp_path])
+    assert [name for name, _ in tables.by_normalised(df)] == ["adapters", "bitfit", "ewc"]
+    assert "| adapters | 3 | " in tables.reference(df) and "| 106.0 ± 12.7 |" in tables.reference(df)
