@@ -88,6 +88,15 @@ def make_record(
     }
 
 
+def with_scores(record: dict, ses: tuple[float, ...], majorities: tuple[float, ...]) -> dict:
+    """`record` with each task's standard error in R_metrics (`ses`, one per task) and its
+    majority-class test score as reference (`majorities`): what is_learned and normalising read."""
+    record["R_metrics"] = [[None if v is None else {"score": v, "score_se": se} for v, se in zip(row, ses)]
+                           for row in record["R"]]
+    record["reference"] = [{"majority": {"test": m}} for m in majorities]
+    return record
+
+
 def write(folder: Path, record: dict, name: str | None = None) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / (name or f"{record['run_id']}.json")

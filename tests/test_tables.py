@@ -81,7 +81,7 @@ def test_orders_gives_each_order_and_orderings_pair_by_seed_and_order(tmp_path):
     import sys
 
     sys.path.insert(0, str(Path(__file__).parent))
-    from run_records import make_record, write
+    from run_records import make_record, with_scores, write
 
     from benchmark.runs import load_frames
 
@@ -89,9 +89,7 @@ def test_orders_gives_each_order_and_orderings_pair_by_seed_and_order(tmp_path):
     cases = {("1", 0): (0.70, 0.78), ("1", 1): (0.74, 0.80), ("2", 0): (0.60, 0.66), ("2", 1): (0.64, 0.70)}
 
     def with_se(record, se):  # each score's standard error, and majority scores of 0.7 (first) and 0.2
-        record["R_metrics"] = [[None if v is None else {"score": v, "score_se": se} for v in row] for row in record["R"]]
-        record["reference"] = [{"majority": {"test": 0.7 if j == 0 else 0.2}} for j in range(2)]
-        return record
+        return with_scores(record, (se, se), (0.7, 0.2))
 
     for (order, seed), (ft, rp) in cases.items():
         tasks = ("yelp", "agnews") if order == "1" else ("agnews", "yelp")
@@ -136,7 +134,7 @@ def test_orders_normalises_by_independent_runs_in_any_folder_and_either_scenario
     import sys
 
     sys.path.insert(0, str(Path(__file__).parent))
-    from run_records import make_record, write
+    from run_records import make_record, with_scores, write
 
     from benchmark.runs import load_frames
 
@@ -144,10 +142,7 @@ def test_orders_normalises_by_independent_runs_in_any_folder_and_either_scenario
     ci, ti = tmp_path / "class-incremental", tmp_path / "task-incremental"
 
     def scored(record, ses):  # standard errors per task, majority scores 0.2 (yelp) and 0.55 (agnews)
-        record["R_metrics"] = [[None if v is None else {"score": v, "score_se": se} for v, se in zip(row, ses)]
-                               for row in record["R"]]
-        record["reference"] = [{"majority": {"test": m}} for m in (0.2, 0.55)]
-        return record
+        return with_scores(record, ses, (0.2, 0.55))
 
     # single-task: yelp 0.9 (learned: 0.7 above majority), agnews 0.6 (0.05 above, 2 SE = 0.08: not learned)
     write(ti, scored(make_record("independent", 0, stream="text5", order="1", tasks=tasks,
