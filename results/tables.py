@@ -382,12 +382,13 @@ BEGIN = re.compile(r"^<!-- results/tables\.py (?P<kind>[a-z0-9-]+) (?P<folders>[
 END = "<!-- end of generated table -->"
 
 
-def render(kind: str, folders: list[str | Path]) -> str:
-    """The table `python results/tables.py KIND FOLDER...` prints, without the loader's summary."""
-    df, _ = load_frames(folders)
+def render(kind: str, folders: list[str | Path], warn: Callable[[str], None] | None = None) -> tuple[str, list]:
+    """The table `python results/tables.py KIND FOLDER...` prints, and what each folder held
+    (its LoadedRuns); a ValueError where the folders hold no complete run."""
+    df, loaded = load_frames(folders, warn=warn)
     if not len(df):
         raise ValueError(f"no complete runs in {', '.join(map(str, folders))}")
-    return KINDS[kind](df)
+    return KINDS[kind](df), loaded
 
 
 def update_text(text: str, render_table: Callable[[str, list[str]], str]) -> str:
@@ -421,7 +422,7 @@ def update(files: list[str], root: Path, check: bool) -> int:
         path = root / name
         try:  # each file is written whole, once all its tables are made
             old = path.read_text()
-            new = update_text(old, lambda kind, folders: render(kind, [root / f for f in folders]))
+            new = update_text(old, lambda kind, folders: render(kind, [root / f for f in folders])[0])
         except (OSError, ValueError, UsageError) as exc:
             print(f"error: {name}: {exc}", file=sys.stderr)
             return 2
@@ -450,13 +451,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("kind", choices=sorted(KINDS))
     p.add_argument("folders", nargs="+", help="folders of run JSONs")
     args = p.parse_args(argv)
-    df, loaded = load_frames(args.folders, warn=lambda m: print(f"warning: {m}", file=sys.stderr))
-    summaries = [f"{folder}: {x.summary()}" for folder, x in zip(args.folders, loaded)]
-    if not len(df):
-        print(f"error: no complete runs in {', '.join(args.folders)}", file=sys.stderr)
+    try:
+        text, loaded = render(args.kind, args.folders, warn=lambda m: print(f"warning: {m}", file=sys.stderr))
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
         return 2
-    print(KINDS[args.kind](df))
-    print(f"\n({'; '.join(summaries)})")
+    print(text)
+    print(f"\n({'; '.join(f'{folder}: {x.summary()}' for folder, x in zip(args.folders, loaded))})")
     return 0
 
 
