@@ -413,12 +413,12 @@ def cpu_left(runs: list[PlannedRun]) -> dict[str, float | None]:
     return left
 
 
-def cpu_left_summary(left: dict[str, float | None]) -> str:
+def cpu_left_summary(left: dict[str, float | None], lead: str = "to do") -> str:
     """One line: how many runs are left and the CPU time that `cpu_left` expects of them."""
     if not left:
         return "nothing to do: every run is complete"
     known = [v for v in left.values() if v is not None]
-    line = f"to do: {len(left)} runs"
+    line = f"{lead}: {len(left)} run{'s' if len(left) != 1 else ''}"
     if known:
         line += (f", about {sum(known) / 3600:.2f} CPU-hours for {len(known)} of them (the median CPU "
                  "time of each phase in this sweep's complete runs of the same strategy setting)")
@@ -580,6 +580,9 @@ def run_sweep(runs: list[PlannedRun], echo: Callable[[str], None] = _echo,
         result.complete += 1
         resumed = f", resumed from {before}" if before else ""
         echo(f"{head}: complete in {seconds:.0f}s{resumed}, final average {outcome} ({item.path.name})")
+        left = cpu_left(runs)
+        if left:  # what a long sweep's log says of the time to go (the estimate of --dry-run)
+            echo(f"  {cpu_left_summary(left, lead='left in this sweep')}")
 
     if executor is not None:
         pending = []

@@ -37,6 +37,12 @@ def test_a_grid_runs_every_combination_then_skips_them(tiny, tmp_path, capsys, m
     assert "4 runs (2 strategy settings x 2 seeds x 1 orders)" in out
     assert out.count(": complete in ") == 4
     assert "sweep done: 4 complete, 0 skipped (already complete), 0 failed" in out
+    # after each run, what is left and (from the complete runs of the same setting) its CPU time
+    left = [line for line in out.splitlines() if line.startswith("  left in this sweep: ")]
+    assert [line.split(": ")[1].split(",")[0].split(";")[0] for line in left] == ["3 runs", "2 runs", "1 run"]
+    assert left[0].endswith("for 1 of them (the median CPU time of each phase in this sweep's complete runs "
+                            "of the same strategy setting); 2 without a complete run of their setting to go by")
+    assert ", about " in left[1] and "without" not in left[1] + left[2]
     records = [read_run(p) for p in sorted((tmp_path / "out").glob("*.json"))]
     assert len(records) == 4 and all(r["status"] == "complete" for r in records)
     assert {(r["run"]["strategy"], r["run"]["seed"]) for r in records} == {
