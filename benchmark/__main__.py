@@ -339,6 +339,10 @@ def cmd_tune(args: argparse.Namespace) -> int:
     return 0
 
 
+def _busy(result) -> str:
+    return f"{len(result.busy)} in progress in another process, " if result.busy else ""
+
+
 def cmd_sweep(args: argparse.Namespace) -> int:
     from benchmark.sweep import (
         SweepResult,
@@ -387,10 +391,13 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         result = run_sweep(runs, result=result, jobs=args.jobs, executor=executor, imports=args.imports)
     except KeyboardInterrupt:
         print(f"sweep interrupted after {result.complete} complete, {result.skipped} skipped, "
-              f"{len(result.failed)} failed; run the same command again to continue")
+              f"{_busy(result)}{len(result.failed)} failed; run the same command again to continue")
         return 130
     print(f"sweep done: {result.complete} complete, {result.skipped} skipped (already complete), "
-          f"{len(result.failed)} failed; run JSONs in {out_dir}")
+          f"{_busy(result)}{len(result.failed)} failed; run JSONs in {out_dir}")
+    if result.busy:
+        print("in progress in another process: " + "; ".join(result.busy) + " (that process finishes them; "
+              "rerun this command afterwards to check)")
     if result.failed:
         print("failed: " + "; ".join(result.failed) + " (their JSONs hold the error; rerun to retry)")
         return 1

@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from benchmark.errors import UsageError
+from benchmark.errors import RunInProgress, UsageError
 from benchmark.paths import SAFE_NAME, check_name, confined, data_file  # noqa: F401 (their home was here)
 
 FORMAT = "cmtbench-checkpoint"
@@ -364,7 +364,7 @@ class RunLock:
         except OSError:
             pid = "unknown"
         pid = pid if pid.isdigit() else "unknown"
-        raise UsageError(f"run {self.run_id} is in progress in process {pid} (it holds "
+        raise RunInProgress(f"run {self.run_id} is in progress in process {pid} (it holds "
                          f"checkpoints/{self.path.name}); wait for it, or stop it and rerun with --resume")
 
     def probe(self) -> None:

@@ -44,7 +44,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmark.config import _convert, as_setting
-from benchmark.errors import UsageError
+from benchmark.errors import RunInProgress, UsageError
 from benchmark.formatting import mean_std
 from benchmark.runconfig import RunConfig, cap_spec, config_values, grid_keys, split_caps
 
@@ -87,6 +87,7 @@ class SweepResult:
     complete: int = 0
     skipped: int = 0
     failed: list[str] = field(default_factory=list)  # labels of the failed runs
+    busy: list[str] = field(default_factory=list)  # labels of runs another live process is running
 
 
 # -- parsing the grid ---------------------------------------------------------------------------
@@ -525,7 +526,9 @@ def _job_error(exc: BaseException) -> BaseException:
     if not isinstance(exc, submitit.core.utils.FailedJobError | submitit.core.utils.UncompletedJobError):
         return exc
     lines = [line.strip() for line in str(exc).splitlines() if line.strip() and not set(line.strip()) <= {"-"}]
-    return JobFailed(lines[-1] if lines else type(exc).__name__)
+    last = lines[-1] if lines else type(exc).__name__
+    busy = f"{RunInProgress.__module__}.{RunInProgress.__name__}: "
+    return RunInProgress(last.removeprefix(busy)) if last.startswith(busy) else JobFailed(last)
 
 
 def submitit_executor(folder: Path, settings: dict[str, str]):
@@ -571,6 +574,10 @@ def run_sweep(runs: list[PlannedRun], echo: Callable[[str], None] = _echo,
         if isinstance(outcome, str) and outcome == MEANWHILE:  # a worker's copy, not the object
             result.skipped += 1
             echo(f"{head}: skipped, completed meanwhile by another process ({item.path.name})")
+            return
+        if isinstance(outcome, RunInProgress):  # another sweep over the folder has it: not a failure
+            result.busy.append(item.label)
+            echo(f"{head}: skipped, in progress in another process ({str(outcome).split(' (')[0]})")
             return
         if isinstance(outcome, BaseException):  # the failure is in the run's JSON too
             message = str(outcome).splitlines()[0] if str(outcome) else ""

@@ -1,6 +1,7 @@
 """Sweeps on the synthetic tasks: every combination runs, a rerun skips them, a failed run is
 recorded and the sweep goes on; grids from files and the command line; seeded task orders."""
 
+import os
 import re
 from pathlib import Path
 
@@ -23,6 +24,29 @@ def tiny(tiny_model, synthetic_tasks, tmp_path):
     """Flags for small, fast runs (32 examples per task, one epoch)."""
     return ["--model", str(tiny_model), "--max-train", "32", "--max-eval", "32", "--max-length", "32",
             "--batch-size", "16", "--lr", "3e-3", "--output-dir", str(tmp_path / "out"), "--quiet"]
+
+
+def test_a_run_another_sweep_holds_is_skipped_not_failed(tiny, tmp_path, capsys):
+    """Two sweeps over one folder (two people, two lanes): a run the other process is running is
+    skipped, with no JSON written for it, and the sweep neither fails nor exits 1."""
+    from benchmark import runstore
+
+    argv = ["sweep", "--strategies", "finetune", "--seeds", "0,1", "--orders", "1", "--tasks", TASKS2, *tiny]
+    busy = planned(argv[1:])[1]
+    lock = runstore.RunLock(tmp_path / "out", busy.run_id)
+    lock.acquire()
+    try:
+        assert main(argv) == 0
+    finally:
+        lock.release()
+    out = capsys.readouterr().out
+    assert f"finetune seed 1 order random-0: skipped, in progress in another process (run {busy.run_id} is in " \
+           f"progress in process {os.getpid()})" in out
+    assert "sweep done: 1 complete, 0 skipped (already complete), 1 in progress in another process, 0 failed" in out
+    assert "in progress in another process: finetune seed 1 order random-0 (that process finishes them" in out
+    assert not busy.path.exists() and len(list((tmp_path / "out").glob("*.json"))) == 1
+    assert main(argv) == 0  # free again: the rerun makes it
+    assert read_run(busy.path)["status"] == "complete"
 
 
 def planned(argv: list[str]):

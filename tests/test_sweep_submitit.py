@@ -37,6 +37,39 @@ def test_jobs_are_reported_skipped_when_complete_and_failures_named(tiny, tmp_pa
     assert out.count("FAILED after") == 2 and "is beyond the 64 positions" in out
 
 
+def test_a_job_for_a_run_another_process_holds_is_skipped(tiny, tmp_path, capsys, monkeypatch):
+    from benchmark import runstore
+    from benchmark.__main__ import build_parser
+    from benchmark.sweep import grid_from_args, plan
+
+    monkeypatch.setattr("pdb.post_mortem", lambda *a: None)
+    argv = ["sweep", "--executor", "submitit", "--executor-set", "cluster=debug", "--strategies", "finetune", *tiny]
+    (busy,) = plan(*grid_from_args(build_parser().parse_args(argv)))
+    lock = runstore.RunLock(tmp_path / "out", busy.run_id)
+    lock.acquire()
+    try:
+        assert main(argv) == 0
+    finally:
+        lock.release()
+    out = capsys.readouterr().out
+    assert ": skipped, in progress in another process (run " in out and "FAILED" not in out
+    assert not busy.path.exists()
+
+
+def test_a_cluster_job_refused_for_a_live_run_is_reported_as_in_progress():
+    import submitit
+
+    from benchmark.errors import RunInProgress
+    from benchmark.sweep import JobFailed, _job_error
+
+    trace = "Traceback (most recent call last):\n  File \"x.py\", line 1\n"
+    exc = _job_error(submitit.core.utils.FailedJobError(
+        trace + "benchmark.errors.RunInProgress: run abc is in progress in process 12 (it holds x)"))
+    assert isinstance(exc, RunInProgress) and str(exc) == "run abc is in progress in process 12 (it holds x)"
+    other = _job_error(submitit.core.utils.FailedJobError(trace + "ValueError: bad"))
+    assert isinstance(other, JobFailed) and str(other) == "ValueError: bad"
+
+
 @pytest.mark.slow
 def test_local_jobs_give_the_run_of_this_process(tiny, tmp_path, capsys):
     """submitit's local executor: the run is a job in a fresh Python, which gets the tasks this
