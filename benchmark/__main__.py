@@ -265,6 +265,10 @@ def build_parser() -> argparse.ArgumentParser:
                         "(refused when that is inside RESULTS: nothing is written there unasked)")
     p.add_argument("--format", default="table", choices=["table", "markdown"],
                    help="how the table is printed: plain text, or markdown for docs")
+    p.add_argument("--baseline", default=None, metavar="STRATEGY",
+                   help="also each group's final average, normalised score and forgetting minus this "
+                        "strategy's (e.g. finetune), paired by seed and task order within a setting, with "
+                        "95%% CIs over the pairs: less noisy than comparing the two means")
     p.set_defaults(func=cmd_leaderboard)
     p = _results_parser(sub, "plot", "comparison figures (PNG, PDF or SVG) from run JSONs",
                         "R heatmaps, each task's score along the stream, forgetting, and final "
@@ -427,7 +431,7 @@ def cmd_leaderboard(args: argparse.Namespace) -> int:
     from benchmark.leaderboard import display_frame, leaderboard, to_markdown
 
     output = output_outside(args.results, args.output, "leaderboard.csv", "--output")
-    board, loaded = leaderboard(args.results, _warn)
+    board, loaded = leaderboard(args.results, _warn, args.baseline)
     output.parent.mkdir(parents=True, exist_ok=True)
     board.to_csv(output, index=False, float_format="%.10g")
     shown = display_frame(board)

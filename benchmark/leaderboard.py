@@ -13,12 +13,14 @@ several streams and models can share a folder. results/README.md explains every 
 
 from __future__ import annotations
 
+import statistics
 from collections.abc import Callable
 from pathlib import Path
 
 import pandas as pd
 
 from benchmark.config import model_name
+from benchmark.errors import UsageError
 from benchmark.formatting import (
     count,
     interval_half_width,
@@ -64,10 +66,73 @@ def aggregate(df: pd.DataFrame) -> pd.DataFrame:
     return board[front + values].reset_index(drop=True)
 
 
-def leaderboard(folder: str | Path, warn: Callable[[str], None] | None = None
+# The scores `--baseline` compares, each run against the baseline's run of the same seed and order.
+PAIRED = ["final_average", "normalised_average", "forgetting"]
+
+
+def _joined(df: pd.DataFrame, cols: list[str]) -> pd.Series:
+    """The values of `cols` as one string per row, so that missing settings compare equal ("nan")."""
+    return pd.Series(["\x1f".join("nan" if missing(v) else str(v) for v in row)
+                      for row in df[cols].itertuples(index=False)], index=df.index, dtype=object)
+
+
+def _pair_keys(df: pd.DataFrame) -> pd.Series:
+    """What makes two runs a pair: the same setting, seed and task order (the same data subsets,
+    task heads' seeds and order)."""
+    return _joined(df, [*setting_keys(df), "seed", "task_order"])
+
+
+def paired_differences(runs: pd.DataFrame, base: pd.DataFrame, col: str) -> list[float]:
+    """`runs`' `col` minus `base`'s, pair by pair over the (setting, seed, task order) both have:
+    the shared data and seeds cancel out of the difference, so it is less noisy than either
+    score. Pairs where either score is missing are left out."""
+    a = pd.Series(runs[col].to_numpy(), index=_pair_keys(runs)) if len(runs) else pd.Series(dtype=float)
+    b = pd.Series(base[col].to_numpy(), index=_pair_keys(base)) if len(base) else pd.Series(dtype=float)
+    b = b[~b.index.duplicated()]
+    both = [k for k in dict.fromkeys(a.index) if k in b.index]
+    return [float(a[k] - b[k]) for k in both if not (pd.isna(a[k]) or pd.isna(b[k]))]
+
+
+def baseline_runs(df: pd.DataFrame, name: str) -> pd.DataFrame:
+    """The runs of the strategy (or strategy config label) `name`; a UsageError naming the choices
+    when it has none, or when one setting holds several configs of it (the pairs would be ambiguous)."""
+    base = df[df["config"] == name] if (df["config"] == name).any() else df[df["strategy"] == name]
+    if base.empty:
+        raise UsageError(f"--baseline {name}: no complete run of it in these results; give one of: "
+                         f"{', '.join(sorted(df['config'].unique()))}")
+    configs = base.groupby(setting_keys(base), dropna=False)["config"].nunique()
+    if (configs > 1).any():
+        raise UsageError(f"--baseline {name}: one setting holds several configs of it: "
+                         f"{', '.join(sorted(base['config'].unique()))}; name one of those labels")
+    return base
+
+
+def paired_columns(df: pd.DataFrame, board: pd.DataFrame, name: str) -> pd.DataFrame:
+    """`board` with, for each group, the mean and 95% CI half-width of its `PAIRED` scores minus
+    the baseline's (`paired_differences`) and the number of pairs: `final_average_minus_baseline_mean`,
+    `..._ci95`, `..._n`, and the baseline's label in `baseline`."""
+    base = baseline_runs(df, name)
+    keys = [*setting_keys(df), "strategy", "strategy_config"]
+    groups = dict(tuple(df.groupby(_joined(df, keys), sort=False)))
+    out = board.copy()
+    out.insert(out.columns.get_loc("seeds") + 1, "baseline", base["config"].iloc[0])
+    diffs = [{col: paired_differences(groups[k], base, col) for col in PAIRED} for k in _joined(board, keys)]
+    for col in PAIRED:
+        out[f"{col}_minus_baseline_mean"] = [statistics.fmean(d[col]) if d[col] else float("nan") for d in diffs]
+        out[f"{col}_minus_baseline_ci95"] = [interval_half_width(d[col], "ci95") for d in diffs]
+        out[f"{col}_minus_baseline_n"] = [len(d[col]) for d in diffs]
+    return out
+
+
+def leaderboard(folder: str | Path, warn: Callable[[str], None] | None = None, baseline: str | None = None
                 ) -> tuple[pd.DataFrame, LoadedRuns]:
+    """The aggregated board of the complete runs under `folder`; with `baseline`, each group's
+    scores minus that strategy's, paired by seed and order (`paired_columns`)."""
     loaded = complete_runs(folder, warn)
-    return aggregate(loaded.frame), loaded
+    board = aggregate(loaded.frame)
+    if baseline is not None:
+        board = paired_columns(loaded.frame, board, baseline)
+    return board, loaded
 
 
 # -- display --------------------------------------------------------------------------------------
@@ -104,7 +169,24 @@ def display_frame(board: pd.DataFrame) -> pd.DataFrame:
         "kept per task": board["kept_per_task_mean"].map(count),
         **_time_column(board),
         "not learned": board["not_learned"].map(lambda v: v or "-"),
+        **_paired_display(board),
     })
+
+
+def _paired_display(board: pd.DataFrame) -> dict[str, list[str]]:
+    """With --baseline: final average and forgetting minus the baseline's, paired (x100, mean ± the
+    95% CI half-width over the pairs, and how many pairs)."""
+    if "baseline" not in board.columns or not len(board):
+        return {}
+    name = board["baseline"].iloc[0]
+
+    def cells(col: str) -> list[str]:
+        return ["(baseline)" if label == name else "-" if n == 0 else mean_std(m, None if n < 2 else h) + f" ({n})"
+                for label, m, h, n in zip(board["config"], board[f"{col}_minus_baseline_mean"],
+                                          board[f"{col}_minus_baseline_ci95"], board[f"{col}_minus_baseline_n"])]
+
+    return {f"final avg minus {name} (paired)": cells("final_average"),
+            f"forgetting minus {name} (paired)": cells("forgetting")}
 
 
 def _scores(board: pd.DataFrame, value: str) -> list[str]:

@@ -33,6 +33,7 @@ import pandas as pd
 
 from benchmark.formatting import ci95, count, fmt, interval_half_width
 from benchmark.formatting import markdown_table as table
+from benchmark.leaderboard import paired_differences
 from benchmark.runs import load_frames
 
 
@@ -300,9 +301,7 @@ def paired(df: pd.DataFrame, name: str, base: str, col: str) -> list[float]:
     """`name`'s score minus `base`'s, seed by seed (and order by order), over the runs both have:
     the same data subsets and task heads' seeds, so the difference has less noise than either.
     Runs of different scenarios do not pair (a task-incremental score is not a class-incremental one)."""
-    a, b = (df[df["strategy"] == s].set_index(["seed", "order", "scenario"])[col] for s in (name, base))
-    both = a.index.intersection(b.index)
-    return [float(a[k] - b[k]) for k in both if not (pd.isna(a[k]) or pd.isna(b[k]))]
+    return paired_differences(df[df["strategy"] == name], df[df["strategy"] == base], col)
 
 
 def orderings(df: pd.DataFrame) -> str:

@@ -275,3 +275,43 @@ def test_scores_carry_the_half_width_of_their_95_percent_interval(tmp_path):
     assert "cpu_time_total_s_ci95" not in board.columns  # costs keep mean and std only
     cols = list(board.columns)
     assert cols.index("final_average_ci95") == cols.index("final_average_std") + 1
+
+
+def test_baseline_gives_differences_paired_by_seed_and_order(tmp_path, capsys, elsewhere):
+    """--baseline finetune: each group's scores minus finetune's on the same seed (and order,
+    and setting); a seed finetune lacks and another scenario's runs have no pair."""
+    for seed, (ft, ewc, ewc_forgets) in enumerate([(0.70, 0.73, 0.05), (0.72, 0.76, 0.05), (0.74, 0.75, 0.02)]):
+        write(tmp_path, make_record("finetune", seed, metrics=metrics(ft, 0.10)))
+        write(tmp_path, make_record("ewc", seed, metrics=metrics(ewc, ewc_forgets)))
+    write(tmp_path, make_record("ewc", 3, metrics=metrics(0.10, 0.5)))  # no finetune seed 3: no pair
+    write(tmp_path, make_record("ewc", 0, scenario="class-incremental", metrics=metrics(0.3, 0.4)))
+    assert main(["leaderboard", str(tmp_path), "--baseline", "finetune", "--format", "markdown"]) == 0
+    out = capsys.readouterr().out
+    board = pd.read_csv(elsewhere / "leaderboard.csv")
+    ewc = board[(board["strategy"] == "ewc") & (board["scenario"] == "task-incremental")].iloc[0]
+    # differences 0.03, 0.04, 0.01: mean 0.02667, sd 0.015275, t(0.975, 2) 4.302653
+    assert ewc["final_average_minus_baseline_mean"] == pytest.approx(0.08 / 3)
+    assert ewc["final_average_minus_baseline_ci95"] == pytest.approx(4.302653 * 0.015275 / math.sqrt(3), rel=1e-4)
+    assert ewc["final_average_minus_baseline_n"] == 3 and ewc["n_runs"] == 4 and ewc["baseline"] == "finetune"
+    assert ewc["forgetting_minus_baseline_mean"] == pytest.approx(-0.06)  # -0.05, -0.05, -0.08
+    other = board[board["scenario"] == "class-incremental"].iloc[0]
+    assert other["final_average_minus_baseline_n"] == 0 and math.isnan(other["final_average_minus_baseline_mean"])
+    header, _, *rows = out.splitlines()
+    cells = {(c[2], c[4]): c for c in ([c.strip() for c in r.split("|")] for r in rows)}  # scenario, strategy
+    col = [c.strip() for c in header.split("|")].index("final avg minus finetune (paired)")
+    assert cells["class-incremental", "ewc"][col] == "-"
+    assert cells["task-incremental", "ewc"][col] == "2.7 ± 3.8 (3)"
+    assert cells["task-incremental", "finetune"][col] == "(baseline)"
+
+
+def test_a_baseline_without_runs_or_with_two_configs_is_one_line_and_exit_2(tmp_path, capsys):
+    write(tmp_path, make_record("finetune", 0, metrics=metrics(0.7, 0.1)))
+    assert main(["leaderboard", str(tmp_path), "--baseline", "replay"]) == 2
+    err = capsys.readouterr().err
+    assert err.strip() == "error: --baseline replay: no complete run of it in these results; give one of: finetune"
+    write(tmp_path, make_record("finetune", 0, strategy_config={"lr": 3e-5}, metrics=metrics(0.6, 0.1)))
+    assert main(["leaderboard", str(tmp_path), "--baseline", "finetune"]) == 2
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1 and "one setting holds several configs of it: " in err
+    assert ": finetune (lr=0.0001), finetune (lr=3e-05); name one of those labels" in err
+    assert main(["leaderboard", str(tmp_path), "--baseline", "finetune (lr=3e-05)"]) == 0
