@@ -32,3 +32,19 @@ def test_example_strategy_runs(tmp_path, monkeypatch, tiny_model, synthetic_task
         assert record["run"]["strategy_config"]["strength"] == 10.0
     finally:
         STRATEGIES.remove("l2-anchor")
+
+
+def test_the_comparison_commands_parse():
+    """The commands that put a new strategy beside the reference runs use flags that exist (the
+    runs themselves take hours, so only the parsing is checked)."""
+    import shlex
+
+    from benchmark.__main__ import build_parser
+
+    text = DOC.read_text().split("## Comparing it with the reference results", 1)[1]
+    block = re.findall(r"```bash\n(.*?)```", text, re.S)[0].replace("\\\n", " ")
+    commands = [line for line in block.splitlines() if line.startswith("python -m benchmark ")]
+    assert [c.split()[3] for c in commands] == ["tune", "sweep", "leaderboard"]
+    for command in commands:
+        args = build_parser().parse_args(shlex.split(command)[3:])  # exits 2 on an unknown flag
+        assert args.func.__name__ == f"cmd_{command.split()[3]}"
