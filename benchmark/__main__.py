@@ -288,6 +288,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="the along-the-stream figure: one panel per strategy (each task a line; "
                         "default) or one panel per task (each strategy a line: pick a few with "
                         "--strategies)")
+    p.add_argument("--baseline", default=None, metavar="STRATEGY",
+                   help="also draw paired_<setting>: each strategy's final average and forgetting minus "
+                        "this strategy's (e.g. finetune), paired by seed and task order, with intervals")
     p.add_argument("--per-run", action="store_true", help="also draw the R heatmap of every run")
     p.add_argument("--interval", default="ci95", choices=["ci95", "se"],
                    help="error bars and bands: Student-t 95%% confidence interval of the mean "
@@ -449,7 +452,7 @@ def cmd_plot(args: argparse.Namespace) -> int:
 
     out = output_outside(args.results, args.out, "figures", "--out")
     files = plot_results(args.results, out, args.per_run, _warn, args.interval, args.format,
-                         parse_strategies(args.strategies), args.metric, args.layout)
+                         parse_strategies(args.strategies), args.metric, args.layout, args.baseline)
     for f in files:
         print(f)
     print(f"plot: {len(files)} figures written", file=sys.stderr)

@@ -18,6 +18,9 @@ leaderboard groups runs), one colour per strategy config across all of them:
     pareto_<setting>      final (or normalised) average score against what a strategy keeps per
                           task: parameters added per task + (state floats + replay memory as
                           token ids) / tasks, log x; joint and independent as reference lines
+    paired_<setting>      with --baseline STRATEGY: each strategy's final average and forgetting
+                          minus the baseline's, paired by seed and order, mean and interval over
+                          the pairs (a filled dot: the 95% CI excludes 0)
 
 `--per-run` adds heatmap_run_<run id> for every run. Intervals are Student-t 95% intervals of the
 mean over runs (seeds x orders), or ±1 standard error (`--interval se`); a group of one run has
@@ -399,6 +402,75 @@ def forgetting_figure(df: pd.DataFrame, title: str, styles: dict, interval: str 
     return fig
 
 
+PAIRED_PANELS = (("final_average", "final average minus {b}'s\n(higher is better)"),
+                 ("forgetting", "forgetting minus {b}'s\n(lower is better)"))
+
+
+def plot_paired(df: pd.DataFrame, path: Path, title: str, styles: dict, baseline: str,
+                interval: str = "ci95") -> Path | None:
+    fig = paired_figure(df, title, styles, baseline, interval)
+    return None if fig is None else _save(fig, path)
+
+
+def paired_figure(df: pd.DataFrame, title: str, styles: dict, baseline: str,
+                  interval: str = "ci95") -> Figure | None:
+    """Each strategy's final average and forgetting minus `baseline`'s, paired by seed and order
+    (benchmark.leaderboard.paired_differences): a dot at the mean difference and a whisker for
+    its interval over the pairs, best final average at the top. A filled dot's 95% CI excludes 0
+    (whatever interval the whisker shows), a hollow one's does not (or there is one pair); the
+    values sit in a column right of each panel. None when no strategy has a pair with the baseline."""
+    from benchmark.leaderboard import baseline_runs, paired_differences
+
+    base = baseline_runs(df, baseline)
+    name = base["config"].iloc[0]
+    stats = []
+    for config, g in df.groupby("config", sort=False):
+        if config == name:
+            continue
+        cells = []
+        for col, _ in PAIRED_PANELS:
+            d = 100 * np.asarray(paired_differences(g, base, col), dtype=float)
+            cells.append((float(d.mean()) if len(d) else math.nan, interval_half_width(d, interval), len(d),
+                          interval_half_width(d, "ci95")))
+        if any(c[2] for c in cells):
+            stats.append((config, cells))
+    if not stats:
+        return None
+    stats.sort(key=lambda s: (np.isnan(s[1][0][0]), -np.nan_to_num(s[1][0][0])))
+    counts = [c[2] for _, cells in stats for c in cells if c[2]]
+    n0 = max(set(counts), key=counts.count)  # the usual number of pairs; others are written out
+    fig = _new_figure(9.0, 0.26 * len(stats) + 2.1)
+    axes = fig.subplots(1, 2, sharey=True)
+    ys = np.arange(len(stats))
+    for k, (ax, (_, label)) in enumerate(zip(axes, PAIRED_PANELS)):
+        for y, (config, cells) in zip(ys, stats):
+            mean, half, n, ci = cells[k]
+            if n == 0 or np.isnan(mean):
+                ax.annotate("n/a", (1.02, y), xycoords=("axes fraction", "data"), fontsize=7,
+                            va="center", ha="left", color="0.5")
+                continue
+            colour = styles[config][0]
+            sure = not np.isnan(ci) and abs(mean) > ci  # whatever the whisker shows
+            if not np.isnan(half):
+                ax.plot([mean - half, mean + half], [y, y], color=colour, lw=1.4, solid_capstyle="butt")
+            ax.plot([mean], [y], marker="o", ms=5, color=colour, mfc=colour if sure else "white", mew=1.2)
+            ax.annotate(mean_std(mean, half, scale=1) + (f" ({n})" if n != n0 else ""),
+                        (1.02, y), xycoords=("axes fraction", "data"), fontsize=7, va="center", ha="left",
+                        color="0.1")
+        ax.axvline(0, color="0.3", lw=0.8)
+        ax.set_xlabel(label.format(b=name), fontsize=8)
+        ax.tick_params(axis="x", labelsize=7.5)
+        ax.grid(axis="x", alpha=0.3)
+    axes[0].set_ylim(len(stats) - 0.5, -0.5)
+    axes[0].set_yticks(ys, [c for c, _ in stats], fontsize=7.5)
+    fig.suptitle(f"Paired with {name} (score points x100)\n{title}", fontsize=9)
+    fig.supxlabel(f"dot: mean over the {n0} (seed, order) pairs shared with {name} (another count in brackets); "
+                  f"whisker: {INTERVALS[interval].format(over='the pairs')}; filled: the 95% CI "
+                  "excludes 0", fontsize=7, color="0.35", x=0.01, ha="left")
+    fig.get_layout_engine().set(w_pad=0.3)
+    return fig
+
+
 def pareto_front(x: Sequence[float], y: Sequence[float]) -> list[int]:
     """Indices of the points no other point beats on both axes (fewer or equal parameters and a
     higher or equal score, one of them strictly), ordered by x."""
@@ -615,7 +687,8 @@ def parse_strategies(text: str | None) -> list[str] | None:
 def plot_results(folder: str | Path, out_dir: str | Path, per_run: bool = False,
                  warn: Callable[[str], None] | None = None, interval: str = "ci95",
                  fmt: str = "png", strategies: Sequence[str] | None = None,
-                 metric: str = "final_average", layout: str = "strategies") -> list[Path]:
+                 metric: str = "final_average", layout: str = "strategies",
+                 baseline: str | None = None) -> list[Path]:
     """Every figure for the complete runs under `folder`, written into `out_dir`; returns the files
     written."""
     from benchmark.errors import UsageError
@@ -631,6 +704,10 @@ def plot_results(folder: str | Path, out_dir: str | Path, per_run: bool = False,
     if not df[metric].notna().any():
         raise UsageError(f"no run here records {metric} (it needs single-task references: "
                          "`independent` runs of the same setting); use --metric final_average")
+    if baseline is not None:
+        from benchmark.leaderboard import baseline_runs
+
+        baseline_runs(df, baseline)  # a usage error when no setting has it
     keys = setting_keys(df)
     settings = list(df.groupby(keys, dropna=False, sort=True))
     written: list[Path] = []
@@ -651,6 +728,13 @@ def plot_results(folder: str | Path, out_dir: str | Path, per_run: bool = False,
         if pareto is None and warn is not None:
             warn(f"{slug}: no run records {metric}; no Pareto plot")
         written += [pareto] if pareto else []
+        if baseline is not None:
+            has = (sub["config"] == baseline).any() or (sub["strategy"] == baseline).any()
+            paired = plot_paired(sub.drop(columns="_rank"), out / f"paired_{slug}.{fmt}", title, styles,
+                                 baseline, interval) if has else None
+            if paired is None and warn is not None:
+                warn(f"{slug}: no strategy paired with {baseline} by seed and order; no paired figure")
+            written += [paired] if paired else []
     if per_run:
         for record in df["record"]:
             written.append(plot_run_heatmap(record, out / f"heatmap_run_{_slug(record['run_id'])}.{fmt}"))

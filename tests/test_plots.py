@@ -171,3 +171,40 @@ def test_strategies_metric_and_layout_choices(tmp_path, capsys):
     # these records carry no single-task references, so no normalised average
     assert main(["plot", str(runs), "--out", str(out), "--metric", "normalised_average"]) == 2
     assert "no run here records normalised_average" in capsys.readouterr().err
+
+
+def test_paired_figure_draws_the_seed_paired_differences(tmp_path, capsys):
+    """--baseline finetune: dots at the mean paired difference (x100), filled where the 95% CI
+    excludes 0; best final average at the top; the baseline itself is not drawn."""
+    from matplotlib.colors import to_rgba
+
+    from benchmark.plots import paired_figure
+
+    def metrics(final, forgetting):
+        return {"final_average": final, "average_curve": [final], "forgetting": forgetting, "bwt": None,
+                "learning_accuracy": 0.8, "fwt": None}
+
+    for seed, (ft, ewc, lora) in enumerate([(0.70, 0.73, 0.80), (0.72, 0.76, 0.82), (0.74, 0.75, 0.84)]):
+        write(tmp_path / "runs", make_record("finetune", seed, metrics=metrics(ft, 0.10)))
+        write(tmp_path / "runs", make_record("ewc", seed, metrics=metrics(ewc, 0.05)))
+        write(tmp_path / "runs", make_record("lora", seed, metrics=metrics(lora, 0.0)))
+    df = load_runs(tmp_path / "runs").frame
+    fig = paired_figure(df, "t", _styles(list(df["config"])), "finetune")
+    final, forgetting = fig.axes[:2]
+    assert [t.get_text() for t in final.get_yticklabels()] == ["lora", "ewc"]
+    dots = [(line.get_xdata()[0], line.get_ydata()[0], line.get_markerfacecolor())
+            for line in final.get_lines() if len(line.get_xdata()) == 1]
+    (lora_x, lora_y, lora_face), (ewc_x, ewc_y, ewc_face) = sorted(dots, key=lambda d: d[1])
+    # lora: +10 on every seed (no spread: the interval is 0 wide); ewc: +3, +4, +1, CI 3.79 > 2.67
+    assert (lora_y, ewc_y) == (0, 1)
+    assert lora_x == pytest.approx(10.0) and ewc_x == pytest.approx(8 / 3)
+    assert to_rgba(ewc_face) == to_rgba("white") and to_rgba(lora_face) != to_rgba("white")
+    forgetting_x = sorted(line.get_xdata()[0] for line in forgetting.get_lines() if len(line.get_xdata()) == 1)
+    assert forgetting_x == pytest.approx([-10.0, -5.0])
+    assert "2.7 ± 3.8" in texts(fig)
+
+    out = tmp_path / "figures"
+    assert main(["plot", str(tmp_path / "runs"), "--out", str(out), "--baseline", "finetune"]) == 0
+    assert (out / "paired_glue-small_minilm.png").read_bytes().startswith(PNG)
+    assert main(["plot", str(tmp_path / "runs"), "--out", str(out), "--baseline", "replay"]) == 2
+    assert "--baseline replay: no complete run of it" in capsys.readouterr().err
