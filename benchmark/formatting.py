@@ -54,6 +54,8 @@ def mean_std(mean: float | None, spread: float | None = None, scale: float = 100
     if missing(mean):
         return "-"
     text = f"{mean * scale:.{digits}f}"
+    if text.startswith("-") and float(text) == 0:
+        text = text[1:]  # -0.0004 rounds to 0.0, not a negative zero
     return text if missing(spread) else f"{text} ± {spread * scale:.{digits}f}"
 
 

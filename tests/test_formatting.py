@@ -51,6 +51,7 @@ def test_mean_and_spread_are_scaled_and_a_missing_part_is_left_out():
     assert mean_std(0.7125, float("nan")) == "71.2"
     assert mean_std(None, 0.1) == "-" and mean_std(float("nan")) == "-"
     assert mean_std(6.25, 1.0, scale=1) == "6.2 ± 1.0"  # the forgetting figure's column
+    assert mean_std(-0.0004, 0.003) == "0.0 ± 0.3" and mean_std(-0.0006) == "-0.1"  # no negative zero
 
 
 def test_fmt_is_mean_and_sample_std_and_ci_the_student_t_interval():
