@@ -128,6 +128,10 @@ def validate_folder(root: str | Path, echo=print) -> int:
         total += len(problems)
         for problem in problems:
             echo(f"{path}: {problem}")
-    echo(f"validate: {len(files)} run JSONs, {len(files) - bad} clean, {total} problems in {bad}")
+    n = f"{len(files)} run JSON{'s' if len(files) != 1 else ''}"
+    if bad:
+        echo(f"validate: {n}, {len(files) - bad} clean, {total} problem{'s' if total != 1 else ''} in the other {bad}")
+    else:
+        echo(f"validate: {n}, all clean")
     return 1 if bad else 0
 

@@ -501,7 +501,7 @@ def test_version_1_records_are_upgraded_for_every_reader():
 
 def test_the_committed_results_validate_clean(capsys):
     assert main(["validate", str(ROOT / "results" / "runs")]) == 0
-    assert "0 problems" in capsys.readouterr().out
+    assert capsys.readouterr().out.rstrip().endswith(" run JSONs, all clean")
 
 
 def test_validate_reports_each_problem(tmp_path, capsys):
@@ -519,7 +519,11 @@ def test_validate_reports_each_problem(tmp_path, capsys):
     assert any("bad.json: metrics.final_average" in line for line in out)
     assert any("bad.json: run.model_path holds an absolute machine path" in line for line in out)
     assert any("broken.json: not readable JSON" in line for line in out)
-    assert out[-1].startswith("validate: 3 run JSONs, 1 clean")
+    assert out[-1] == "validate: 3 run JSONs, 1 clean, 3 problems in the other 2"
+    (tmp_path / "bad.json").unlink()
+    (tmp_path / "broken.json").unlink()
+    assert main(["validate", str(tmp_path)]) == 0
+    assert capsys.readouterr().out.splitlines()[-1] == "validate: 1 run JSON, all clean"
     assert main(["validate", str(tmp_path / "none")]) == 2
 
 
