@@ -263,8 +263,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--output", default=None, metavar="CSV",
                    help="where the CSV goes; default ./leaderboard.csv in the current directory "
                         "(refused when that is inside RESULTS: nothing is written there unasked)")
-    p.add_argument("--format", default="table", choices=["table", "markdown"],
-                   help="how the table is printed: plain text, or markdown for docs")
+    p.add_argument("--format", default="table", choices=["table", "markdown", "latex"],
+                   help="how the table is printed: plain text, markdown for docs, or a LaTeX "
+                        "tabular (booktabs) for a paper")
     p.add_argument("--baseline", default=None, metavar="STRATEGY",
                    help="also each group's final average, normalised score and forgetting minus this "
                         "strategy's (e.g. finetune), paired by seed and task order within a setting, with "
@@ -431,7 +432,7 @@ def output_outside(results: str | Path, given: str | Path | None, default: str, 
 
 
 def cmd_leaderboard(args: argparse.Namespace) -> int:
-    from benchmark.leaderboard import display_frame, leaderboard, to_markdown
+    from benchmark.leaderboard import display_frame, leaderboard, to_latex, to_markdown
 
     output = output_outside(args.results, args.output, "leaderboard.csv", "--output")
     board, loaded = leaderboard(args.results, _warn, args.baseline)
@@ -440,6 +441,8 @@ def cmd_leaderboard(args: argparse.Namespace) -> int:
     shown = display_frame(board)
     if args.format == "markdown":
         print(to_markdown(shown))
+    elif args.format == "latex":
+        print(to_latex(shown))
     else:
         print(shown.to_string(index=False))
     print(f"leaderboard: {loaded.summary()}; {len(board)} groups; scores x100, mean ± std over "

@@ -209,3 +209,17 @@ def _time_column(board: pd.DataFrame) -> dict[str, pd.Series]:
 def to_markdown(df: pd.DataFrame, left: tuple[str, ...] = ("stream", "model", "strategy")) -> str:
     """A GitHub markdown table: the `left` columns left-aligned, the others right-aligned."""
     return markdown_table(list(df.columns), df.itertuples(index=False), left)
+
+
+def to_latex(df: pd.DataFrame, left: tuple[str, ...] = ("stream", "model", "strategy")) -> str:
+    """A booktabs LaTeX tabular (pandas' to_latex, LaTeX's special characters escaped), the `left`
+    columns left-aligned and the others right-aligned, ± as $\\pm$: for a paper's table."""
+    align = "".join("l" if c in left or c not in board_numbers(df) else "r" for c in df.columns)
+    text = df.to_latex(index=False, escape=True, column_format=align)
+    return text.replace(" ± ", " $\\pm$ ").replace("±", "$\\pm$").rstrip("\n")
+
+
+def board_numbers(df: pd.DataFrame) -> set[str]:
+    """The display columns that hold numbers (scores, counts, times), as opposed to names."""
+    return {c for c in df.columns if c not in ("stream", "model", "strategy", "not learned", "scenario", "tasks",
+                                               "pooling", "precision", "sampler", "sampler_config")}

@@ -168,6 +168,15 @@ def test_csv_and_markdown_output(tmp_path, capsys):
         assert col in table.columns, col
     assert list(table["strategy"]) == ["joint", "finetune"]
 
+    # a booktabs tabular for a paper: names left, numbers right, ± and % in LaTeX
+    assert main(["leaderboard", str(tmp_path / "runs"), "--format", "latex", "--output", str(out)]) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert lines[0] == r"\begin{tabular}{lllrrrrrrrrrrrrrl}" and lines[1] == r"\toprule"
+    assert lines[2].startswith(r"stream & model & strategy & runs & final avg & ") and r"\% backbone" in lines[2]
+    assert lines[4].startswith(r"glue-small & minilm & joint & 2 & 80.0 $\pm$ 14.1 & - & - &")
+    assert lines[5].startswith(r"glue-small & minilm & finetune & 2 & 60.0 $\pm$ 14.1 & - & 10.0 $\pm$ 0.0 &")
+    assert lines[-2:] == [r"\bottomrule", r"\end{tabular}"] and "±" not in "".join(lines)
+
 
 def test_a_folder_without_complete_runs_is_one_line_and_exit_2(tmp_path, capsys):
     write(tmp_path, make_record("finetune", 0, metrics=metrics(0.0), status="failed"))
