@@ -99,32 +99,33 @@ def cmd_list(args: argparse.Namespace) -> int:
                    if getattr(args, kind, None)), None)
     if detail is not None:
         return _list_detail(*detail)
+    width = max(18, *map(len, STRATEGIES.summaries()))  # the names' column fits the longest
     print("strategies (run --strategy NAME; list --strategy NAME for its settings):")
     for name, summary in STRATEGIES.summaries().items():
-        print(f"  {name:<18} {summary}")
+        print(f"  {name:<{width}} {summary}")
     import importlib.util
 
     if importlib.util.find_spec("avalanche") is None:
-        print(f"  {'':<18} (avalanche:* need the avalanche extra: pip install -c constraints.txt "
+        print(f"  {'':<{width}} (avalanche:* need the avalanche extra: pip install -c constraints.txt "
               "-e '.[avalanche]'; docs/avalanche.md)")
     print("selectors (coreset-replay --set selector=NAME):")
     for name, summary in SELECTORS.summaries().items():
-        print(f"  {name:<18} {summary}")
+        print(f"  {name:<{width}} {summary}")
     print("samplers (--sampler NAME --sampler-set KEY=VALUE; phases that train several tasks):")
     for name, summary in SAMPLERS.summaries().items():
-        print(f"  {name:<18} {summary}")
+        print(f"  {name:<{width}} {summary}")
     print("streams (--stream NAME [--order ORDER]; list --stream NAME for its tasks):")
     for name, s in STREAMS.items():
         orders = ", ".join(["default", "random", *s.orders])
-        print(f"  {name:<18} {s.scenario}: {' -> '.join(s.tasks)}; orders: {orders}")
+        print(f"  {name:<{width}} {s.scenario}: {' -> '.join(s.tasks)}; orders: {orders}")
     print("models (--model ALIAS, or any Hugging Face encoder: a Hub id or a local folder):")
     for name, (hub_id, summary) in MODEL_ALIASES.items():
-        print(f"  {name:<18} {hub_id}: {summary}")
+        print(f"  {name:<{width}} {hub_id}: {summary}")
     print("tasks (--tasks A,B,C):")
     for name, t in TASKS.items():
         cfg = f" ({t.config})" if t.config else ""
         kind = "regression" if t.regression else f"{t.num_labels} classes"
-        print(f"  {name:<18} {t.dataset}{cfg}, {kind}, score = mean of {'+'.join(t.main)}")
+        print(f"  {name:<{width}} {t.dataset}{cfg}, {kind}, score = mean of {'+'.join(t.main)}")
     print("scenarios beyond the stream's: --mtl-tasks K (mtl-then-add) trains the first K tasks "
           "together, then adds one task per phase")
     return 0

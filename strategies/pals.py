@@ -125,8 +125,9 @@ class PalHook(TaskHook):
 
 @register("pals")
 class Pals(PatchStrategy):
-    """Per-task projected attention layers in parallel with each layer (BERT and PALs); the backbone
-    trains with them in multi-task phases, as in the paper, and is frozen otherwise."""
+    """Per-task projected attention layers in parallel with each layer (BERT and PALs).
+
+    The backbone trains with them in multi-task phases, as in the paper, and is frozen otherwise."""
 
     Config = PalsConfig
 

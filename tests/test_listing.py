@@ -29,6 +29,18 @@ print("IMPORTED", heavy)
     for line in ("  finetune ", "  herding ", "  temperature ", "  text5 ", "  minilm ", "  avalanche:EWC "):
         assert line in out, line
     assert "orders: default, random, 1, 2, 3, 4" in out  # streams name their orders
+    # one column of names: every description starts where the others do
+    described = [line for line in out.splitlines() if line.startswith("  ") and not line.startswith("   ")]
+    assert len({len(line) - len(line[2:].split(" ", 1)[1].lstrip()) for line in described}) == 1
+
+
+def test_every_summary_is_a_whole_sentence():
+    """The overview shows a docstring's first line: it must not stop mid-sentence."""
+    from benchmark.plugins import SELECTORS, STRATEGIES
+
+    for registry in (STRATEGIES, SELECTORS):
+        cut = {n: s for n, s in registry.summaries().items() if not s.endswith(".")}
+        assert not cut, f"{registry.kind} summaries cut mid-sentence: {cut}"
 
 
 def test_the_overview_matches_the_registered_plugins():
