@@ -178,5 +178,6 @@ def format_summary(record: dict) -> str:
         f"patches {cost.get('patch_params', 0):,}; {cost.get('params_added_per_task', 0):,.0f} per task); "
         f"state kept {cost.get('state_floats', 0):,} floats, "
         f"{cost.get('memory_examples', 0):,} examples; wall time {cost.get('wall_time_s', 0):.0f}s"
+        + (f", CPU time {cost['cpu_time_s']:.0f}s" if cost.get("cpu_time_s") else "")
     )
     return "\n".join(lines)

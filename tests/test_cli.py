@@ -72,7 +72,10 @@ def test_run_show_and_rerun(tiny_args, tmp_path, capsys):
     (path,) = (tmp_path / "out").glob("*.json")
     before = path.read_text()
     assert main(["show", str(path)]) == 0
-    assert "R on test (score x100" in capsys.readouterr().out
+    shown = capsys.readouterr().out
+    assert "R on test (score x100" in shown
+    cost = json.loads(before)["cost"]  # both clocks, the CPU one being load-independent
+    assert shown.rstrip().endswith(f"wall time {cost['wall_time_s']:.0f}s, CPU time {cost['cpu_time_s']:.0f}s")
     # the same run again without --resume refuses and leaves the results alone
     assert main(["run", *tiny_args]) == 2
     assert "add --resume" in capsys.readouterr().err
