@@ -20,16 +20,25 @@ def clock_time(seconds: float) -> str:
 class RunProgress:
     """Steps done out of the run's steps (phases' step counts, each corrected when the phase
     starts: a strategy's batches may take more), the elapsed time and the time left at the rate
-    of the steps done in this process (a resumed run counts from where it resumed)."""
+    of the steps done in this process (a resumed run counts from where it resumed).
+
+    With `evals_per_phase` (the task evaluations after each phase: phase p scores every task
+    learned by then, so later phases cost more), the time left is training at the rate of the
+    training steps alone plus the evaluations left at the measured seconds per evaluation, rather
+    than the evaluation pauses spread evenly over the steps; before the first evaluation is timed
+    the line says that it leaves them out."""
 
     def __init__(self, steps_per_phase: list[int], done_phases: int = 0, *, stream: TextIO | None = None,
-                 every: float = 30.0, label: str = "run") -> None:
+                 every: float = 30.0, label: str = "run", evals_per_phase: list[int] | None = None) -> None:
         self.stream = stream if stream is not None else sys.stderr
         self.steps = list(steps_per_phase)
         self.phase = done_phases
         self.done = self.first = sum(self.steps[:done_phases])
         self.every, self.label = every, label
         self.start = self.last = now()
+        self.evals = evals_per_phase
+        self.evaluated = done_phases  # phases whose evaluation is behind us
+        self.eval_seconds, self.evals_timed, self.eval_start = 0.0, 0, None
         self.bar = None
         if self.stream.isatty():
             from tqdm.auto import tqdm
@@ -57,13 +66,33 @@ class RunProgress:
             self.last = t
             print(self.line(t), file=self.stream, flush=True)
 
+    def begin_eval(self) -> None:
+        self.eval_start = now()
+
+    def end_eval(self) -> None:
+        """The evaluation after phase `self.evaluated` is over: its time and count are measured."""
+        if self.eval_start is not None and self.evals is not None:
+            self.eval_seconds += now() - self.eval_start
+            self.evals_timed += self.evals[self.evaluated]
+        self.eval_start = None
+        self.evaluated += 1
+
     def line(self, t: float | None = None) -> str:
         elapsed = (now() if t is None else t) - self.start
         done, total = self.done, self.total
-        rate = (done - self.first) / elapsed if elapsed > 0 else 0.0
-        eta = clock_time((total - done) / rate) if rate > 0 else "?"
+        training = elapsed - self.eval_seconds if self.evals is not None else elapsed
+        rate = (done - self.first) / training if training > 0 else 0.0
+        eta = clock_time((total - done) / rate + self._eval_left()) if rate > 0 else "?"
+        if self.evals is not None and not self.evals_timed and sum(self.evals[self.evaluated:]):
+            eta += " plus evaluation"
         return (f"{self.label}: step {done}/{total} ({100 * done / max(total, 1):.0f}%), phase "
                 f"{self.phase + 1}/{len(self.steps)}, {clock_time(elapsed)} elapsed, ETA {eta}")
+
+    def _eval_left(self) -> float:
+        """Seconds the evaluations still to come should take, at the measured rate (0 before one is timed)."""
+        if self.evals is None or not self.evals_timed:
+            return 0.0
+        return sum(self.evals[self.evaluated:]) * self.eval_seconds / self.evals_timed
 
     def close(self) -> None:
         if self.bar is not None:

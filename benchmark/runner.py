@@ -296,7 +296,8 @@ class Runner:
                                    sum(p["steps"] for p in record["phases"]))
         if self.cfg.progress and self.parallel.is_main:
             expected = [self.ctx.num_steps(Phase(p, [self.tasks[i] for i in ts])) for p, ts in enumerate(self.plan)]
-            self.progress = RunProgress(expected, start, label=self.run_id)
+            evals = [len(self.eval_splits) * sum(learned <= p for learned in self.learned) for p in range(len(self.plan))]
+            self.progress = RunProgress(expected, start, label=self.run_id, evals_per_phase=evals)
         try:
             if self.cfg.fwt and record["b"] is None:
                 record["b"] = [self._score_unseen(t)["score"] for t in self.tasks]
@@ -355,7 +356,11 @@ class Runner:
         trained = train_phase(self.model, self.strategy, self.ctx, phase, batches,
                               self._on_step if watched else None)
         check_finite(self.model, phase, trained)
+        if self.progress is not None:
+            self.progress.begin_eval()
         scored = self._score(p)
+        if self.progress is not None:
+            self.progress.end_eval()
         for key, rows in scored.rows.items():
             record[key].append([None if m is None else m["score"] for m in rows])
             record[f"{key}_metrics"].append(rows)

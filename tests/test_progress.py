@@ -61,3 +61,51 @@ def test_in_a_terminal_a_bar_and_no_lines(monkeypatch):
         bar.step()
     bar.close()
     assert "step 4/4" not in out.getvalue() and "4/4" in out.getvalue()  # tqdm's bar, not the line
+
+
+def test_the_time_left_counts_evaluations_at_their_measured_rate(monkeypatch):
+    """Training at the rate of training steps, plus the evaluations still to come (phase 2 scores
+    two tasks) at the seconds one evaluation took: not the evaluation pause spread over the steps."""
+    clock = FakeClock()
+    monkeypatch.setattr(progress, "now", clock)
+    out = io.StringIO()
+    bar = RunProgress([10, 10], stream=out, every=5, evals_per_phase=[1, 2])
+    bar.begin_phase(0, 10)
+    for _ in range(5):
+        clock.t += 1
+        bar.step()
+    # 5 steps in 5 s, 15 left: 15 s of training; no evaluation timed yet
+    assert out.getvalue().splitlines() == ["run: step 5/20 (25%), phase 1/2, 0:00:05 elapsed, ETA 0:00:15 plus evaluation"]
+    for _ in range(5):
+        clock.t += 1
+        bar.step()
+    bar.begin_eval()
+    clock.t += 30  # one evaluation: 30 s
+    bar.end_eval()
+    bar.begin_phase(1, 10)
+    clock.t += 1
+    bar.step()
+    # 41 s elapsed, 11 of them training (1 step/s): 9 steps (9 s) + 2 evaluations (60 s) left;
+    # spreading the pause over the steps would have said 9 x 41/11 = 34 s
+    assert out.getvalue().splitlines()[-1] == "run: step 11/20 (55%), phase 2/2, 0:00:41 elapsed, ETA 0:01:09"
+
+
+def test_a_run_reports_its_progress_with_evaluations_counted(make_small_config, monkeypatch, capsys):
+    """Through the runner: the progress lines (a clock that moves 40 s per reading, so every step
+    prints) come out, and the phase's evaluation has been timed by the second phase."""
+    from benchmark.runner import run
+
+    clock = FakeClock()
+
+    def tick() -> float:
+        clock.t += 40
+        return clock.t
+
+    monkeypatch.setattr(progress, "now", tick)
+    record = run(make_small_config(progress=True))
+    lines = [line for line in capsys.readouterr().err.splitlines() if " elapsed, ETA " in line]
+    assert record["status"] == "complete" and lines
+    first = [line for line in lines if "phase 1/2" in line]
+    second = [line for line in lines if "phase 2/2" in line]
+    assert first and all(line.endswith(" plus evaluation") for line in first)  # phase 1 has not been scored yet
+    assert second and not any("plus evaluation" in line for line in second)
