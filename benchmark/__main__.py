@@ -22,6 +22,7 @@ Start with:
   python -m benchmark sweep --strategies finetune,joint --seeds 0,1,2   a grid of runs
   python -m benchmark leaderboard runs                       a table, and ./leaderboard.csv
   python -m benchmark plot runs                              figures in ./figures/
+  python -m benchmark export runs                            every score as tidy CSVs in ./export/
   python -m benchmark validate runs                          check run JSONs (schema, metrics, checkpoints)
 
 Offline: set CMTBENCH_DATA_DIR (or --data-dir) to a folder of Hub-shaped dataset mirrors.
@@ -272,6 +273,14 @@ def build_parser() -> argparse.ArgumentParser:
                         "strategy's (e.g. finetune), paired by seed and task order within a setting, with "
                         "95%% CIs over the pairs: less noisy than comparing the two means")
     p.set_defaults(func=cmd_leaderboard)
+    p = _results_parser(sub, "export", "every run's scores and metrics as tidy CSVs for your own analysis",
+                        "Write runs.csv (one row per complete run: setting, strategy, seed, order, "
+                        "metrics, costs) and scores.csv (one row per score of each run's R and R_val: "
+                        "split, phase, task, score and the metrics behind it).")
+    p.add_argument("--out", default=None, metavar="DIR",
+                   help="where the two CSVs go; default ./export in the current directory "
+                        "(refused when that is inside RESULTS: nothing is written there unasked)")
+    p.set_defaults(func=cmd_export)
     p = _results_parser(sub, "plot", "comparison figures (PNG, PDF or SVG) from run JSONs",
                         "R heatmaps, each task's score along the stream, forgetting, and final "
                         "average vs what a strategy keeps per task, per stream and model.")
@@ -448,6 +457,19 @@ def cmd_leaderboard(args: argparse.Namespace) -> int:
         print(shown.to_string(index=False))
     print(f"leaderboard: {loaded.summary()}; {len(board)} groups; scores x100, mean ± std over "
           f"seeds and orders; written to {output}", file=sys.stderr)
+    return 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from benchmark.export import export
+
+    out = output_outside(args.results, args.out, "export", "--out")
+    runs, scores, loaded = export(args.results, _warn)
+    out.mkdir(parents=True, exist_ok=True)
+    runs.to_csv(out / "runs.csv", index=False, float_format="%.10g")
+    scores.to_csv(out / "scores.csv", index=False, float_format="%.10g")
+    print(f"export: {loaded.summary()}; {len(scores)} scores; written to {out / 'runs.csv'} and "
+          f"{out / 'scores.csv'}", file=sys.stderr)
     return 0
 
 
