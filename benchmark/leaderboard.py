@@ -110,18 +110,56 @@ def baseline_runs(df: pd.DataFrame, name: str) -> pd.DataFrame:
 def paired_columns(df: pd.DataFrame, board: pd.DataFrame, name: str) -> pd.DataFrame:
     """`board` with, for each group, the mean and 95% CI half-width of its `PAIRED` scores minus
     the baseline's (`paired_differences`) and the number of pairs: `final_average_minus_baseline_mean`,
-    `..._ci95`, `..._n`, and the baseline's label in `baseline`."""
+    `..._ci95`, `..._n`; the paired t-test's p-value `..._p` and its Benjamini-Hochberg
+    adjustment `..._q` over the setting's comparisons (the baseline's own row has none); and the
+    baseline's label in `baseline`."""
     base = baseline_runs(df, name)
     keys = [*setting_keys(df), "strategy", "strategy_config"]
     groups = dict(tuple(df.groupby(_joined(df, keys), sort=False)))
     out = board.copy()
     out.insert(out.columns.get_loc("seeds") + 1, "baseline", base["config"].iloc[0])
     diffs = [{col: paired_differences(groups[k], base, col) for col in PAIRED} for k in _joined(board, keys)]
+    family = _joined(board, setting_keys(df))  # one family of comparisons per setting
+    others = (board["config"] != out["baseline"]).to_numpy()
     for col in PAIRED:
         out[f"{col}_minus_baseline_mean"] = [statistics.fmean(d[col]) if d[col] else float("nan") for d in diffs]
         out[f"{col}_minus_baseline_ci95"] = [interval_half_width(d[col], "ci95") for d in diffs]
         out[f"{col}_minus_baseline_n"] = [len(d[col]) for d in diffs]
+        p = pd.Series([paired_p(d[col]) if other else float("nan") for d, other in zip(diffs, others)],
+                      index=board.index)
+        out[f"{col}_minus_baseline_p"] = p
+        out[f"{col}_minus_baseline_q"] = p.groupby(family.to_numpy()).transform(benjamini_hochberg)
     return out
+
+
+def q_value(q: float) -> str:
+    """A q (or p) value for a table: two significant digits, "<0.001" below that, "-" without one."""
+    return "-" if missing(q) else "<0.001" if q < 0.001 else f"{q:.2g}"
+
+
+def paired_p(d: list[float]) -> float:
+    """Two-sided p-value of a paired t-test: the mean of the differences `d` against 0 (Student's t,
+    n - 1 degrees of freedom); NaN below two pairs. Differences without spread give 0 when they
+    are not 0 (the limit of the test) and 1 when they are all 0."""
+    from scipy import stats
+
+    if len(d) < 2:
+        return float("nan")
+    if max(d) == min(d):
+        return 0.0 if d[0] != 0 else 1.0
+    return float(stats.ttest_1samp(d, 0.0).pvalue)
+
+
+def benjamini_hochberg(p: pd.Series) -> pd.Series:
+    """Benjamini-Hochberg adjusted p-values (q) of one family of comparisons (scipy's
+    false_discovery_control); NaN stays NaN and is not counted in the family."""
+    from scipy import stats
+
+    q = p.copy()
+    present = p.notna()
+    if present.any():
+        q[present] = stats.false_discovery_control(p[present].to_numpy(), method="bh")
+    return q
 
 
 def leaderboard(folder: str | Path, warn: Callable[[str], None] | None = None, baseline: str | None = None
@@ -185,7 +223,9 @@ def _paired_display(board: pd.DataFrame) -> dict[str, list[str]]:
                 for label, m, h, n in zip(board["config"], board[f"{col}_minus_baseline_mean"],
                                           board[f"{col}_minus_baseline_ci95"], board[f"{col}_minus_baseline_n"])]
 
+    q = [q_value(v) for v in board["final_average_minus_baseline_q"]]
     return {f"final avg minus {name} (paired)": cells("final_average"),
+            "q (BH)": q,
             f"forgetting minus {name} (paired)": cells("forgetting")}
 
 

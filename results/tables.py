@@ -33,7 +33,7 @@ import pandas as pd
 
 from benchmark.formatting import ci95, count, fmt, interval_half_width
 from benchmark.formatting import markdown_table as table
-from benchmark.leaderboard import paired_differences
+from benchmark.leaderboard import benjamini_hochberg, paired_differences, paired_p, q_value
 from benchmark.runs import load_frames
 
 
@@ -247,18 +247,22 @@ def by_normalised(df: pd.DataFrame) -> list[tuple[str, pd.DataFrame]]:
 def reference(df: pd.DataFrame) -> str:
     """The reference sweep: one row per strategy (settings as run), best normalised score first;
     raw and normalised final averages, forgetting and BWT with their 95% CIs over the seeds, the
-    final average minus finetune's on the same seeds (paired: the seeds share data subsets), what
-    the strategy keeps per task, and the tasks single-task fine-tuning does not learn."""
+    final average minus finetune's on the same seeds (paired: the seeds share data subsets) with
+    the Benjamini-Hochberg q of its paired t-test over all the strategies compared, what the
+    strategy keeps per task, and the tasks single-task fine-tuning does not learn."""
+    groups = by_normalised(df)
+    diffs = {name: paired(df, name, "finetune", "final_average") if name != "finetune" else [] for name, _ in groups}
+    q = benjamini_hochberg(pd.Series({n: paired_p(d) if d else float("nan") for n, d in diffs.items()}))
     rows = []
-    for name, g in by_normalised(df):
-        d = paired(df, name, "finetune", "final_average") if name != "finetune" else []
+    for name, g in groups:
+        d = diffs[name]
         rows.append([
-            name, str(len(g)), ci95(g["final_average"]), ci95(d) if d else "-", ci95(g["normalised_average"]),
-            ci95(g["forgetting"]), ci95(g["bwt"]), count(g["params_added_per_task"].iloc[0], ".3g"),
-            count(statistics.fmean(g["kept_per_task"]), ".3g"), mean_cpu(g),
-            not_learned_single_task(g)])
-    out = table(["strategy", "seeds", "final avg (test)", "minus finetune (paired)", "normalised", "forgetting", "BWT",
-                 "params added per task", "kept per task", "CPU s per run", "not learned"], rows)
+            name, str(len(g)), ci95(g["final_average"]), ci95(d) if d else "-", q_value(q[name]),
+            ci95(g["normalised_average"]), ci95(g["forgetting"]), ci95(g["bwt"]),
+            count(g["params_added_per_task"].iloc[0], ".3g"), count(statistics.fmean(g["kept_per_task"]), ".3g"),
+            mean_cpu(g), not_learned_single_task(g)])
+    out = table(["strategy", "seeds", "final avg (test)", "minus finetune (paired)", "q (BH)", "normalised",
+                 "forgetting", "BWT", "params added per task", "kept per task", "CPU s per run", "not learned"], rows)
     return f"{out}\n\n{sweep_cost(df)}"
 
 

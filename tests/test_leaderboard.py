@@ -303,6 +303,13 @@ def test_baseline_gives_differences_paired_by_seed_and_order(tmp_path, capsys, e
     assert ewc["final_average_minus_baseline_ci95"] == pytest.approx(4.302653 * 0.015275 / math.sqrt(3), rel=1e-4)
     assert ewc["final_average_minus_baseline_n"] == 3 and ewc["n_runs"] == 4 and ewc["baseline"] == "finetune"
     assert ewc["forgetting_minus_baseline_mean"] == pytest.approx(-0.06)  # -0.05, -0.05, -0.08
+    # paired t: 0.02667 / (0.015275 / sqrt 3) = 3.0237 on 2 degrees of freedom, whose two-sided
+    # p is 1 - t / sqrt(2 + t^2) = 0.0942; the only comparison of its setting, so q = p
+    t = (0.08 / 3) / (0.015275 / math.sqrt(3))
+    assert ewc["final_average_minus_baseline_p"] == pytest.approx(1 - t / math.sqrt(2 + t * t), rel=1e-3)
+    assert ewc["final_average_minus_baseline_q"] == ewc["final_average_minus_baseline_p"]
+    base = board[board["strategy"] == "finetune"].iloc[0]
+    assert math.isnan(base["final_average_minus_baseline_p"])  # the baseline is no comparison
     other = board[board["scenario"] == "class-incremental"].iloc[0]
     assert other["final_average_minus_baseline_n"] == 0 and math.isnan(other["final_average_minus_baseline_mean"])
     header, _, *rows = out.splitlines()
@@ -324,3 +331,13 @@ def test_a_baseline_without_runs_or_with_two_configs_is_one_line_and_exit_2(tmp_
     assert len(err.strip().splitlines()) == 1 and "one setting holds several configs of it: " in err
     assert ": finetune (lr=0.0001), finetune (lr=3e-05); name one of those labels" in err
     assert main(["leaderboard", str(tmp_path), "--baseline", "finetune (lr=3e-05)"]) == 0
+
+
+def test_benjamini_hochberg_adjusts_one_family_by_hand():
+    from benchmark.leaderboard import benjamini_hochberg, paired_p
+
+    # sorted 0.01, 0.03, 0.04, 0.5 (m = 4): p * m / rank = 0.04, 0.06, 0.0533, 0.5, then each the
+    # smallest of itself and those above it: 0.04, 0.0533, 0.0533, 0.5
+    q = benjamini_hochberg(pd.Series([0.01, 0.04, float("nan"), 0.03, 0.5]))
+    assert list(q[[0, 1, 3, 4]]) == pytest.approx([0.04, 0.16 / 3, 0.16 / 3, 0.5]) and math.isnan(q[2])
+    assert paired_p([0.1, 0.1, 0.1]) == 0.0 and paired_p([0.0, 0.0]) == 1.0 and math.isnan(paired_p([0.3]))
