@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -121,3 +123,16 @@ def committed_runs(folder: Path, tmp_path: Path) -> Path:
     for name in filter(None, listed):
         shutil.copy2(folder / name, copy / Path(name).name)
     return copy
+
+
+@contextlib.contextmanager
+def lock_held(out_dir: Path, run_id: str) -> Iterator[None]:
+    """The run's lock held by this process, as another live run (or sweep) would hold it."""
+    from benchmark import runstore
+
+    lock = runstore.RunLock(out_dir, run_id)
+    lock.acquire()
+    try:
+        yield
+    finally:
+        lock.release()

@@ -6,6 +6,7 @@ import re
 from pathlib import Path
 
 import pytest
+from run_records import lock_held
 
 from benchmark.__main__ import build_parser, main
 from benchmark.errors import UsageError
@@ -29,16 +30,10 @@ def tiny(tiny_model, synthetic_tasks, tmp_path):
 def test_a_run_another_sweep_holds_is_skipped_not_failed(tiny, tmp_path, capsys):
     """Two sweeps over one folder (two people, two lanes): a run the other process is running is
     skipped, with no JSON written for it, and the sweep neither fails nor exits 1."""
-    from benchmark import runstore
-
     argv = ["sweep", "--strategies", "finetune", "--seeds", "0,1", "--orders", "1", "--tasks", TASKS2, *tiny]
     busy = planned(argv[1:])[1]
-    lock = runstore.RunLock(tmp_path / "out", busy.run_id)
-    lock.acquire()
-    try:
+    with lock_held(tmp_path / "out", busy.run_id):
         assert main(argv) == 0
-    finally:
-        lock.release()
     out = capsys.readouterr().out
     assert f"finetune seed 1 order random-0: skipped, in progress in another process (run {busy.run_id} is in " \
            f"progress in process {os.getpid()})" in out

@@ -38,19 +38,16 @@ def test_jobs_are_reported_skipped_when_complete_and_failures_named(tiny, tmp_pa
 
 
 def test_a_job_for_a_run_another_process_holds_is_skipped(tiny, tmp_path, capsys, monkeypatch):
-    from benchmark import runstore
+    from run_records import lock_held
+
     from benchmark.__main__ import build_parser
     from benchmark.sweep import grid_from_args, plan
 
     monkeypatch.setattr("pdb.post_mortem", lambda *a: None)
     argv = ["sweep", "--executor", "submitit", "--executor-set", "cluster=debug", "--strategies", "finetune", *tiny]
     (busy,) = plan(*grid_from_args(build_parser().parse_args(argv)))
-    lock = runstore.RunLock(tmp_path / "out", busy.run_id)
-    lock.acquire()
-    try:
+    with lock_held(tmp_path / "out", busy.run_id):
         assert main(argv) == 0
-    finally:
-        lock.release()
     out = capsys.readouterr().out
     assert ": skipped, in progress in another process (run " in out and "FAILED" not in out
     assert not busy.path.exists()
