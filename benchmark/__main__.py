@@ -301,7 +301,8 @@ def build_parser() -> argparse.ArgumentParser:
                         "--strategies)")
     p.add_argument("--baseline", default=None, metavar="STRATEGY",
                    help="also draw paired_<setting>: each strategy's final average and forgetting minus "
-                        "this strategy's (e.g. finetune), paired by seed and task order, with intervals")
+                        "this strategy's (e.g. finetune), paired by seed and task order, with intervals; "
+                        "with --strategies, the baseline is drawn too")
     p.add_argument("--per-run", action="store_true", help="also draw the R heatmap of every run")
     p.add_argument("--interval", default="ci95", choices=["ci95", "se"],
                    help="error bars and bands: Student-t 95%% confidence interval of the mean "

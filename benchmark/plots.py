@@ -698,6 +698,8 @@ def plot_results(folder: str | Path, out_dir: str | Path, per_run: bool = False,
     out = Path(out_dir)
     df = complete_runs(folder, warn).frame
     styles = _styles(list(df["config"]))  # before selecting: a strategy keeps its colour
+    if strategies and baseline is not None and baseline not in strategies:
+        strategies = [*strategies, baseline]  # what the others are compared with is drawn too
     df = select_strategies(df, strategies)
     if metric not in METRIC_LABELS:
         raise UsageError(f"--metric must be one of {', '.join(METRIC_LABELS)}, not {metric}")

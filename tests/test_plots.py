@@ -206,5 +206,9 @@ def test_paired_figure_draws_the_seed_paired_differences(tmp_path, capsys):
     out = tmp_path / "figures"
     assert main(["plot", str(tmp_path / "runs"), "--out", str(out), "--baseline", "finetune"]) == 0
     assert (out / "paired_glue-small_minilm.png").read_bytes().startswith(PNG)
+    # a selection without the baseline still pairs with it (and draws it)
+    assert main(["plot", str(tmp_path / "runs"), "--out", str(tmp_path / "some"), "--baseline", "finetune",
+                 "--strategies", "lora"]) == 0
+    assert (tmp_path / "some" / "paired_glue-small_minilm.png").exists()
     assert main(["plot", str(tmp_path / "runs"), "--out", str(out), "--baseline", "replay"]) == 2
     assert "--baseline replay: no complete run of it" in capsys.readouterr().err
