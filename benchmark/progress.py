@@ -38,7 +38,7 @@ class RunProgress:
         self.start = self.last = now()
         self.evals = evals_per_phase
         self.evaluated = done_phases  # phases whose evaluation is behind us
-        self.eval_seconds, self.evals_timed, self.eval_start = 0.0, 0, None
+        self.eval_seconds, self.evals_timed = 0.0, 0
         self.bar = None
         if self.stream.isatty():
             from tqdm.auto import tqdm
@@ -66,15 +66,11 @@ class RunProgress:
             self.last = t
             print(self.line(t), file=self.stream, flush=True)
 
-    def begin_eval(self) -> None:
-        self.eval_start = now()
-
-    def end_eval(self) -> None:
-        """The evaluation after phase `self.evaluated` is over: its time and count are measured."""
-        if self.eval_start is not None and self.evals is not None:
-            self.eval_seconds += now() - self.eval_start
+    def evaluated_phase(self, seconds: float) -> None:
+        """The evaluation after phase `self.evaluated` took `seconds` (as the runner measured it)."""
+        if self.evals is not None:
+            self.eval_seconds += seconds
             self.evals_timed += self.evals[self.evaluated]
-        self.eval_start = None
         self.evaluated += 1
 
     def line(self, t: float | None = None) -> str:

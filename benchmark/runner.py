@@ -356,11 +356,9 @@ class Runner:
         trained = train_phase(self.model, self.strategy, self.ctx, phase, batches,
                               self._on_step if watched else None)
         check_finite(self.model, phase, trained)
-        if self.progress is not None:
-            self.progress.begin_eval()
         scored = self._score(p)
         if self.progress is not None:
-            self.progress.end_eval()
+            self.progress.evaluated_phase(scored.eval_time)
         for key, rows in scored.rows.items():
             record[key].append([None if m is None else m["score"] for m in rows])
             record[f"{key}_metrics"].append(rows)

@@ -365,7 +365,7 @@ class RunLock:
             pid = "unknown"
         pid = pid if pid.isdigit() else "unknown"
         raise RunInProgress(f"run {self.run_id} is in progress in process {pid} (it holds "
-                         f"checkpoints/{self.path.name}); wait for it, or stop it and rerun with --resume")
+                            f"checkpoints/{self.path.name}); wait for it, or stop it and rerun with --resume")
 
     def probe(self) -> None:
         """Refuse when another process holds the lock (without creating anything)."""

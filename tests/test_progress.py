@@ -79,9 +79,8 @@ def test_the_time_left_counts_evaluations_at_their_measured_rate(monkeypatch):
     for _ in range(5):
         clock.t += 1
         bar.step()
-    bar.begin_eval()
     clock.t += 30  # one evaluation: 30 s
-    bar.end_eval()
+    bar.evaluated_phase(30.0)
     bar.begin_phase(1, 10)
     clock.t += 1
     bar.step()
