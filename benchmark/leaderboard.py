@@ -93,10 +93,16 @@ def paired_differences(runs: pd.DataFrame, base: pd.DataFrame, col: str) -> list
     return [float(a[k] - b[k]) for k in both if not (pd.isna(a[k]) or pd.isna(b[k]))]
 
 
+def is_baseline(df: pd.DataFrame, name: str) -> pd.Series:
+    """Which runs `name` names: those of that strategy config label, or else of that strategy."""
+    by_label = df["config"] == name
+    return by_label if by_label.any() else df["strategy"] == name
+
+
 def baseline_runs(df: pd.DataFrame, name: str) -> pd.DataFrame:
     """The runs of the strategy (or strategy config label) `name`; a UsageError naming the choices
     when it has none, or when one setting holds several configs of it (the pairs would be ambiguous)."""
-    base = df[df["config"] == name] if (df["config"] == name).any() else df[df["strategy"] == name]
+    base = df[is_baseline(df, name)]
     if base.empty:
         raise UsageError(f"--baseline {name}: no complete run of it in these results; give one of: "
                          f"{', '.join(sorted(df['config'].unique()))}")

@@ -707,7 +707,7 @@ def plot_results(folder: str | Path, out_dir: str | Path, per_run: bool = False,
         raise UsageError(f"no run here records {metric} (it needs single-task references: "
                          "`independent` runs of the same setting); use --metric final_average")
     if baseline is not None:
-        from benchmark.leaderboard import baseline_runs
+        from benchmark.leaderboard import baseline_runs, is_baseline
 
         baseline_runs(df, baseline)  # a usage error when no setting has it
     keys = setting_keys(df)
@@ -731,9 +731,8 @@ def plot_results(folder: str | Path, out_dir: str | Path, per_run: bool = False,
             warn(f"{slug}: no run records {metric}; no Pareto plot")
         written += [pareto] if pareto else []
         if baseline is not None:
-            has = (sub["config"] == baseline).any() or (sub["strategy"] == baseline).any()
             paired = plot_paired(sub.drop(columns="_rank"), out / f"paired_{slug}.{fmt}", title, styles,
-                                 baseline, interval) if has else None
+                                 baseline, interval) if is_baseline(sub, baseline).any() else None
             if paired is None and warn is not None:
                 warn(f"{slug}: no strategy paired with {baseline} by seed and order; no paired figure")
             written += [paired] if paired else []
